@@ -1,0 +1,1 @@
+//! KDS client and certificate cache.

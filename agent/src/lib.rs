@@ -1,0 +1,5 @@
+//! The snp-agent library: backends that obtain an extended SEV-SNP report (configfs-tsm,
+//! `/dev/sev-guest`, the simulator), KDS access, evidence formats and policy.
+
+pub mod ioctl;
+pub mod kds;

@@ -1,0 +1,1 @@
+//! The host's certificate-blob file, read and replaced under flock.

@@ -1,0 +1,1 @@
+//! AMD certificate chain checks: ARK -> ASK/ASVK -> VCEK/VLEK.

@@ -1,0 +1,1 @@
+//! AMD CRLs: parse, ARK signature, freshness, revocation.

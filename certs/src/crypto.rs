@@ -1,0 +1,1 @@
+//! Crypto providers behind a trait: pure Rust (default) and aws-lc-rs.

@@ -1,0 +1,1 @@
+//! Typed errors for certificate and verification failures.

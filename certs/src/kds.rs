@@ -1,0 +1,1 @@
+//! AMD Key Distribution Service URLs.

@@ -1,0 +1,1 @@
+//! The attestation report: byte layout and a zero-copy view over the received bytes.

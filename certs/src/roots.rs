@@ -1,0 +1,1 @@
+//! AMD's pinned root and intermediate certificates.

@@ -1,0 +1,1 @@
+//! The GHCB certificate table the host serves beside a report.

@@ -1,0 +1,1 @@
+//! TCB_VERSION: eight bytes whose meaning depends on the product.

@@ -1,0 +1,1 @@
+//! The core verification and the VerifiedEvidence type only it can construct.

@@ -1,0 +1,1 @@
+//! The no_std guest driver for (extended) guest requests over a Vmgexit trait.

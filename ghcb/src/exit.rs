@@ -1,0 +1,1 @@
+//! NAE exit codes and the typed SW_EXITINFO2 result of a guest request.

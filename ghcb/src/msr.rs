@@ -1,0 +1,1 @@
+//! GHCB MSR protocol values (AMD pub. 56421).

@@ -1,0 +1,1 @@
+//! MSG_REPORT_REQ/RSP and MSG_KEY_REQ/RSP payloads.

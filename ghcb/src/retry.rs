@@ -1,0 +1,1 @@
+//! The one retry policy: INVALID_LEN resize, BUSY backoff, deadline.
