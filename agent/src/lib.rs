@@ -1,5 +1,6 @@
 //! The snp-agent library: backends that obtain an extended SEV-SNP report (configfs-tsm,
 //! `/dev/sev-guest`, the simulator), KDS access, evidence formats and policy.
 
+pub mod backend;
 pub mod ioctl;
 pub mod kds;
