@@ -6,7 +6,7 @@
 pub mod clock;
 pub mod counters;
 pub mod faults;
-// pub mod firmware;
+pub mod firmware;
 // pub mod kvm;
 pub mod memory;
 pub mod pki;
