@@ -64,3 +64,97 @@ pub enum ReportError {
         expected: usize,
     },
 }
+
+/// A certificate (or CRL) is malformed or outside the profile AMD's PKI uses.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CertError {
+    /// Not a DER X.509 structure.
+    #[error("{role}: not a DER X.509 certificate: {detail}")]
+    Malformed {
+        /// Which certificate (ARK, ASK, ASVK, VCEK, VLEK, …).
+        role: &'static str,
+        /// Parser message.
+        detail: String,
+    },
+    /// Not RSASSA-PSS with SHA-384, MGF1-SHA-384, salt 48, trailer 1.
+    #[error("{role}: signature algorithm is not AMD's RSASSA-PSS/SHA-384/MGF1-SHA-384/salt 48: {detail}")]
+    SignatureAlgorithm {
+        /// Which certificate.
+        role: &'static str,
+        /// What differs.
+        detail: String,
+    },
+    /// The subject public key is not of the expected type.
+    #[error("{role}: unsupported public key: {detail}")]
+    PublicKey {
+        /// Which certificate.
+        role: &'static str,
+        /// What differs.
+        detail: String,
+    },
+    /// A critical extension this verifier does not understand (RFC 5280 §4.2: must reject).
+    #[error("{role}: unknown critical extension {oid}")]
+    UnknownCriticalExtension {
+        /// Which certificate.
+        role: &'static str,
+        /// The extension OID.
+        oid: String,
+    },
+    /// An extension is malformed, duplicated, missing or has an impossible value.
+    #[error("{role}: extension {name} ({oid}): {detail}")]
+    Extension {
+        /// Which certificate.
+        role: &'static str,
+        /// Extension name (e.g. `hwID`).
+        name: &'static str,
+        /// Extension OID.
+        oid: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Outside AMD's certificate profile (version, key usage, basic constraints, names).
+    #[error("{role}: {detail}")]
+    Profile {
+        /// Which certificate.
+        role: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// PEM text could not be decoded.
+    #[error("PEM: {0}")]
+    Pem(String),
+}
+
+/// A CRL failed to parse, verify or apply.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CrlError {
+    /// Not a DER CRL.
+    #[error("CRL is not a DER X.509 CRL: {0}")]
+    Malformed(String),
+    /// Not signed by the expected ARK.
+    #[error("CRL is not signed by {ark}: {detail}")]
+    Signature {
+        /// ARK common name.
+        ark: String,
+        /// What failed.
+        detail: String,
+    },
+    /// Outside thisUpdate..nextUpdate at the verification time.
+    #[error("CRL not current at the verification time ({time} s since the epoch): thisUpdate {this_update}, nextUpdate {next_update:?} — fetch a fresh CRL from KDS")]
+    Stale {
+        /// Verification time (UNIX seconds).
+        time: u64,
+        /// thisUpdate (UNIX seconds).
+        this_update: u64,
+        /// nextUpdate (UNIX seconds), if present.
+        next_update: Option<u64>,
+    },
+    /// A certificate in the chain is listed as revoked.
+    #[error("{role} serial {serial} is revoked by the CRL")]
+    Revoked {
+        /// Which certificate.
+        role: &'static str,
+        /// Its serial number (hex).
+        serial: String,
+    },
+}
