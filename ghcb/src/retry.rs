@@ -39,8 +39,9 @@ pub struct RetryPolicy {
     /// How many INVALID_LEN answers one call tolerates (each means the host's blob grew since the
     /// size was chosen). Default 3: one for a cold size hint, two for a blob updated concurrently.
     pub max_invalid_len_retries: u32,
-    /// How many BUSY answers one call tolerates. Default 30 — with the default backoff that is
-    /// about the 60 s deadline, so the deadline is the bound that usually ends a stuck host.
+    /// How many BUSY resends one call tolerates. Default 40: with the default backoff the 60 s
+    /// deadline arrives first (after 33 resends), so this count is the backstop for a clock that
+    /// does not advance (firmware without a timer) rather than the usual bound.
     pub max_busy_retries: u32,
     /// First BUSY backoff. Default 100 ms: QEMU answers BUSY after waiting `certs-timeout`
     /// (100 ms) for the blob lock, so an updater usually holds it for about that long.
@@ -64,7 +65,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             max_invalid_len_retries: 3,
-            max_busy_retries: 30,
+            max_busy_retries: 40,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(2),
             deadline: Duration::from_secs(60),
