@@ -327,8 +327,9 @@ impl Drop for Pending {
 enum Exchanged {
     /// SW_EXITINFO2 = 0: the firmware consumed the message.
     Consumed,
-    /// INVALID_LEN: not consumed; the policy's decision (Grow or GiveUp) is attached.
-    InvalidLen(Action),
+    /// INVALID_LEN: not consumed; the policy's decision is attached (pages to grow to, or why
+    /// to give up).
+    InvalidLen(Result<usize, RetryError>),
 }
 
 enum ExchangeError {
@@ -599,9 +600,9 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
         self.msg_gpa + PAGE_SIZE as u64
     }
 
-    /// One logical request: resolve a pending message, then seal, send, handle BUSY/INVALID_LEN
-    /// per the policy, verify and decrypt the response into `out`. Returns (payload length,
-    /// certificate bytes).
+    /// One logical request: re-send a pending message first, then seal, send, handle
+    /// BUSY/INVALID_LEN per the policy, verify and decrypt the response into `out`. Returns
+    /// (payload length, certificate bytes).
     fn request<B: CertBuf + ?Sized>(
         &mut self,
         msg_type: MsgType,
@@ -612,77 +613,70 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
         let id = self.active;
         self.check_key(id)?;
         let mut state = RetryState::new(self.policy, self.clock.now());
-        if self.pending.is_some() {
-            self.burn_pending(&mut state)?;
+        if let Some(p) = self.pending.take() {
+            self.burn(p, &mut state)?;
             self.check_key(id)?;
         }
         let mut pages = self.hint_pages;
         loop {
-            if let Some(buf) = certs.as_deref_mut() {
-                if !buf.ensure_len(pages * PAGE_SIZE) {
-                    pages = buf.bytes_mut().len() / PAGE_SIZE;
-                    if pages == 0 {
-                        return Err(DriverError::CertBufferTooSmall {
-                            needed_pages: self.hint_pages,
-                            capacity_pages: 0,
-                        });
+            let area = match certs.as_deref_mut() {
+                Some(buf) => {
+                    if !buf.ensure_len(pages * PAGE_SIZE) {
+                        pages = buf.bytes_mut().len() / PAGE_SIZE;
+                        if pages == 0 {
+                            return Err(DriverError::CertBufferTooSmall {
+                                needed_pages: self.hint_pages,
+                                capacity_pages: 0,
+                            });
+                        }
                     }
+                    Some((self.prepare_cert_area(pages)?, pages))
                 }
-                self.prepare_cert_area(pages)?;
-            }
-            let meta = self.seal_new(id, msg_type, payload)?;
-            let area = if certs.is_some() {
-                self.cert_area.map(|(gpa, _)| (gpa, pages))
-            } else {
-                None
+                None => None,
             };
-            match self.exchange(area, &mut state) {
+            let msg = self.seal_new(id, msg_type, payload)?;
+            match self.exchange(&msg, area, &mut state) {
                 Ok(Exchanged::Consumed) => {
-                    let len = self.finish_consumed(&meta, out)?;
+                    let len = self.finish_consumed(&msg.meta, out)?;
                     let mut certs_len = 0;
                     if let (Some(buf), Some((gpa, n))) = (certs.as_deref_mut(), area) {
                         certs_len = n * PAGE_SIZE;
-                        let dst = &mut buf.bytes_mut()[..certs_len];
-                        self.platform.read_shared(gpa, dst)?;
+                        self.platform
+                            .read_shared(gpa, &mut buf.bytes_mut()[..certs_len])?;
                         buf.finish(certs_len);
                         self.hint_pages = n;
                     }
                     return Ok((len, certs_len));
                 }
-                Ok(Exchanged::InvalidLen(action)) => {
+                Ok(Exchanged::InvalidLen(decision)) => {
                     // The firmware never saw this message: burn its sequence number by sending
-                    // the identical bytes as a plain request, so the counters stay in step and
-                    // no report from this round is ever used.
-                    self.burn_pending(&mut state)?;
-                    match action {
-                        Action::Grow { pages: p } => {
-                            let buf = certs
-                                .as_deref_mut()
-                                .ok_or(DriverError::Retry(RetryError::InvalidLenWithoutSize))?;
-                            if !buf.ensure_len(p * PAGE_SIZE) {
-                                return Err(DriverError::CertBufferTooSmall {
-                                    needed_pages: p,
-                                    capacity_pages: buf.bytes_mut().len() / PAGE_SIZE,
-                                });
-                            }
-                            pages = p;
-                            self.hint_pages = p;
-                        }
-                        Action::GiveUp(e) => return Err(DriverError::Retry(e)),
-                        Action::Accept | Action::Resend { .. } => {
-                            return Err(DriverError::Retry(RetryError::InvalidLenWithoutSize))
+                    // the identical bytes as a plain request, so the counters stay in step; the
+                    // report that produces is verified and thrown away.
+                    self.burn(msg, &mut state)?;
+                    let p = decision.map_err(DriverError::Retry)?;
+                    if let Some(buf) = certs.as_deref_mut() {
+                        if !buf.ensure_len(p * PAGE_SIZE) {
+                            return Err(DriverError::CertBufferTooSmall {
+                                needed_pages: p,
+                                capacity_pages: buf.bytes_mut().len() / PAGE_SIZE,
+                            });
                         }
                     }
+                    pages = p;
+                    self.hint_pages = p;
                 }
-                Err(ExchangeError::NotConsumed(e)) => return Err(e),
+                Err(ExchangeError::NotConsumed(e)) => {
+                    self.pending = Some(msg);
+                    return Err(e);
+                }
                 Err(ExchangeError::Fatal(reason)) => return Err(self.wipe(id, reason)),
             }
         }
     }
 
-    /// Allocate (or reuse) a shared certificate area of at least `pages` pages and zero it, so
-    /// nothing from an earlier answer can be mistaken for this one's.
-    fn prepare_cert_area(&mut self, pages: usize) -> Result<(), DriverError> {
+    /// Allocate (or reuse) a shared certificate area of at least `pages` pages and zero the
+    /// first `pages`, so nothing from an earlier answer can be mistaken for this one's.
+    fn prepare_cert_area(&mut self, pages: usize) -> Result<Gpa, DriverError> {
         let gpa = match self.cert_area {
             Some((gpa, have)) if have >= pages => gpa,
             other => {
@@ -700,17 +694,17 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
             self.platform
                 .write_shared(gpa + (i * PAGE_SIZE) as u64, &zero)?;
         }
-        Ok(())
+        Ok(gpa)
     }
 
-    /// Seal a new message under the next sequence number of `id` and make it the pending one.
+    /// Seal a new message under the next sequence number of `id`. From here on that sequence
+    /// number belongs to these bytes only.
     fn seal_new(
         &mut self,
         id: VmpckId,
         msg_type: MsgType,
         payload: &[u8],
-    ) -> Result<MsgMeta, DriverError> {
-        debug_assert!(self.pending.is_none());
+    ) -> Result<Pending, DriverError> {
         let slot = &mut self.slots[id.get() as usize];
         let key = slot
             .key
@@ -732,17 +726,16 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
             msg_version: MSG_VERSION_1,
             vmpck_id: id,
         };
-        let mut pending = Pending {
+        let mut msg = Pending {
             meta,
             page: [0; PAGE_SIZE],
         };
-        message::seal(&mut pending.page, &meta, key, payload).map_err(DriverError::Message)?;
+        message::seal(&mut msg.page, &meta, key, payload).map_err(DriverError::Message)?;
         slot.last_sealed = seqno;
-        self.pending = Some(pending);
-        Ok(meta)
+        Ok(msg)
     }
 
-    /// The firmware consumed the pending message: advance the count, then read, verify and
+    /// The firmware consumed the message `meta`: advance the count, then read, verify and
     /// decrypt the response. Verification failure wipes the key.
     fn finish_consumed(
         &mut self,
@@ -750,9 +743,7 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
         out: &mut [u8; MAX_PAYLOAD],
     ) -> Result<usize, DriverError> {
         let id = meta.vmpck_id;
-        self.pending = None;
-        let slot = &mut self.slots[id.get() as usize];
-        slot.count = meta.seqno + 1;
+        self.slots[id.get() as usize].count = meta.seqno + 1;
         let mut resp = [0u8; PAGE_SIZE];
         self.platform.read_shared(self.resp_gpa(), &mut resp)?;
         let expect = MsgMeta {
@@ -772,49 +763,45 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
         }
     }
 
-    /// Re-send the pending message unchanged as a plain guest request (BUSY resends included)
-    /// and account for it. Its response is verified (to prove the counters are in step) and
-    /// discarded.
-    fn burn_pending(&mut self, state: &mut RetryState) -> Result<(), DriverError> {
-        let Some(p) = self.pending.as_ref() else {
-            return Ok(());
-        };
-        let meta = p.meta;
-        match self.exchange(None, state) {
+    /// Re-send `msg` unchanged as a plain guest request (BUSY resends included) and account for
+    /// it. Its response is verified (proving the counters are in step) and discarded. If the
+    /// host still does not forward it, it stays pending for the next request.
+    fn burn(&mut self, msg: Pending, state: &mut RetryState) -> Result<(), DriverError> {
+        match self.exchange(&msg, None, state) {
             Ok(Exchanged::Consumed) => {
                 let mut scratch = [0u8; MAX_PAYLOAD];
-                let r = self.finish_consumed(&meta, &mut scratch);
+                let r = self.finish_consumed(&msg.meta, &mut scratch);
                 scratch.zeroize();
                 r.map(|_| ())
             }
-            // exchange() classifies INVALID_LEN on a plain request as fatal.
+            // exchange() turns INVALID_LEN on a plain request into a fatal answer; this arm
+            // exists for exhaustiveness and is treated the same way.
             Ok(Exchanged::InvalidLen(_)) => Err(self.wipe(
-                meta.vmpck_id,
+                msg.meta.vmpck_id,
                 WipeReason::HostError(ExitInfo2::from_u64(crate::exit::INVALID_LEN)),
             )),
-            Err(ExchangeError::NotConsumed(e)) => Err(e),
-            Err(ExchangeError::Fatal(reason)) => Err(self.wipe(meta.vmpck_id, reason)),
+            Err(ExchangeError::NotConsumed(e)) => {
+                self.pending = Some(msg);
+                Err(e)
+            }
+            Err(ExchangeError::Fatal(reason)) => Err(self.wipe(msg.meta.vmpck_id, reason)),
         }
     }
 
-    /// Send the pending message (plain if `certs` is `None`, else extended with that area),
-    /// resending on BUSY per the policy.
+    /// Send `msg` (plain if `certs` is `None`, else extended with that area), resending on
+    /// BUSY per the policy.
     fn exchange(
         &mut self,
+        msg: &Pending,
         certs: Option<(Gpa, usize)>,
         state: &mut RetryState,
     ) -> Result<Exchanged, ExchangeError> {
         loop {
-            let Some(p) = self.pending.as_ref() else {
-                return Err(ExchangeError::NotConsumed(DriverError::Retry(
-                    RetryError::InvalidLenWithoutSize,
-                )));
-            };
             // Re-write the request from our private copy each time: the host may have scribbled
             // on the shared page, and a changed message would be a different plaintext.
             let write = self
                 .platform
-                .write_shared(self.req_gpa(), &p.page)
+                .write_shared(self.req_gpa(), &msg.page)
                 .and_then(|_| {
                     self.platform
                         .write_shared(self.resp_gpa(), &[0u8; PAGE_SIZE])
@@ -825,7 +812,6 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
             let mut ghcb = Ghcb::new();
             ghcb.set_protocol_version(GHCB_PROTOCOL_VERSION_SNP);
             ghcb.set_ghcb_usage(GHCB_USAGE_STANDARD);
-            ghcb.clear();
             let pages = match certs {
                 Some((gpa, n)) => {
                     ghcb.set_sw_exit_code(SNP_EXTENDED_GUEST_REQUEST);
@@ -841,19 +827,19 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
             ghcb.set_sw_exit_info_1(self.req_gpa());
             ghcb.set_sw_exit_info_2(self.resp_gpa());
             let answered = self.vmgexit_checked(&mut ghcb)?;
-            let rbx = ghcb.get_valid(Field::Rbx);
-            let mut answer = Answer::classify(answered, rbx);
+            let mut answer = Answer::classify(answered, ghcb.get_valid(Field::Rbx));
             if certs.is_none() && matches!(answer, Answer::InvalidLen { .. }) {
+                // INVALID_LEN makes no sense for a plain request (Linux treats it as fatal).
                 answer = Answer::Error(answered);
             }
             match state.on_answer(answer, pages, self.clock.now()) {
                 Action::Accept => return Ok(Exchanged::Consumed),
                 Action::Resend { delay } => self.clock.sleep(delay),
-                a @ Action::Grow { .. } => return Ok(Exchanged::InvalidLen(a)),
+                Action::Grow { pages } => return Ok(Exchanged::InvalidLen(Ok(pages))),
                 Action::GiveUp(e) => {
                     return match answer {
                         // Not consumed: the caller burns the sequence number before giving up.
-                        Answer::InvalidLen { .. } => Ok(Exchanged::InvalidLen(Action::GiveUp(e))),
+                        Answer::InvalidLen { .. } => Ok(Exchanged::InvalidLen(Err(e))),
                         // Not consumed: the message stays pending and is re-sent next time.
                         Answer::Busy => Err(ExchangeError::NotConsumed(DriverError::Retry(e))),
                         // The firmware may have seen it: the count is unknown.
@@ -1580,5 +1566,56 @@ mod tests {
         drop(d);
         // The registered GHCB page stays with the platform; everything else is returned.
         assert_eq!(live.get(), 1);
+    }
+
+    fn fault_strategy() -> impl proptest::strategy::Strategy<Value = Fault> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => Just(Fault::Normal),
+            3 => Just(Fault::Busy),
+            1 => Just(Fault::Generic),
+            1 => Just(Fault::BadRespSeqno),
+            1 => Just(Fault::GhcbMalformed),
+            1 => Just(Fault::ExitFailed),
+            2 => (0usize..12 * PAGE_SIZE).prop_map(Fault::GrowBlob),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever a host does, the driver never panics, never puts two messages under one
+        /// sequence number, returns only reports answering the current call's request, stays in
+        /// step with the firmware while its key lives, and sends nothing once the key is wiped.
+        #[test]
+        fn hostile_host_never_breaks_the_invariants(
+            script in proptest::collection::vec(fault_strategy(), 0..40),
+            blob in 0usize..8 * PAGE_SIZE,
+            calls in proptest::collection::vec(proptest::bool::ANY, 1..8),
+        ) {
+            let policy = RetryPolicy { max_busy_retries: 3, max_cert_pages: 10, ..RetryPolicy::default() };
+            let (mut d, _) = driver_with(Host::new(blob).with_script(&script), policy);
+            for (i, ext) in calls.into_iter().enumerate() {
+                let tag = i as u8 + 1;
+                let sent_before = d.platform().sent.len();
+                let was_wiped = d.wipe_reason(VmpckId::ZERO).is_some();
+                let r = if ext {
+                    let mut certs: Vec<u8> = Vec::new();
+                    d.get_ext_report(&req(tag), &mut certs).map(|r| r.response)
+                } else {
+                    d.get_report(&req(tag))
+                };
+                if let Ok(rsp) = &r {
+                    check_report(rsp, tag);
+                }
+                if was_wiped {
+                    let disabled = matches!(r, Err(DriverError::KeyDisabled { .. }));
+                    proptest::prop_assert!(disabled, "wiped key answered {:?}", r);
+                    proptest::prop_assert_eq!(d.platform().sent.len(), sent_before);
+                }
+                if d.wipe_reason(VmpckId::ZERO).is_none() && !d.has_pending_message() {
+                    proptest::prop_assert_eq!(d.message_count(VmpckId::ZERO), d.platform().fw_count);
+                }
+                d.platform().assert_no_seqno_reuse();
+            }
+        }
     }
 }

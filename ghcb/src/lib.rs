@@ -4,6 +4,16 @@
 //! user-space agent, the in-process simulator, and firmware/SVSM-style code that talks to the
 //! hypervisor through a raw GHCB. Every byte layout is decoded from and encoded to byte slices
 //! explicitly (little-endian); nothing is transmuted from untrusted memory.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`page`] | the GHCB page: save-area fields, valid bitmap, shared buffer, version/usage |
+//! | [`msr`] | GHCB MSR protocol: SEV information, GHCB GPA registration, termination |
+//! | [`exit`] | NAE exit codes, typed `SW_EXITINFO2` ([`exit::ExitInfo2`]), firmware status codes |
+//! | [`message`] | the SNP guest message: header, AES-256-GCM [`message::seal`]/[`message::open`] |
+//! | [`payload`] | MSG_REPORT_REQ/RSP and MSG_KEY_REQ/RSP |
+//! | [`retry`] | the one retry policy (sans-I/O [`retry::RetryState`], injected [`retry::Clock`]) |
+//! | [`driver`] | the [`driver::Vmgexit`] platform trait and the [`driver::GuestDriver`] |
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
