@@ -18,7 +18,7 @@
 //!
 //! MSG_KEY_REQ (32 bytes, message version 1): ROOT_KEY_SELECT u32 (bit 0: 0 = VCEK-derived,
 //! 1 = VMRK; bits 2:1 KEY_SEL on newer firmware), reserved u32, GUEST_FIELD_SELECT u64, VMPL u32,
-//! GUEST_SVN u32, TCB_VERSION u64. MSG_KEY_RSP (64 bytes): STATUS u32, 28 reserved, DERIVED_KEY[32].
+//! GUEST_SVN u32, TCB_VERSION u64. MSG_KEY_RSP (64 bytes): STATUS u32, 28 reserved, DERIVED_KEY (32).
 
 use thiserror::Error;
 
