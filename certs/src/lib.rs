@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blob;
+pub mod cache;
 pub mod chain;
 pub mod crl;
 pub mod crypto;

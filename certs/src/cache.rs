@@ -1,0 +1,1 @@
+//! Verified-chain cache: AMD CA certificates verified once per process, VCEK/VLEK once per certificate.
