@@ -5,11 +5,11 @@
 
 pub mod clock;
 pub mod counters;
+pub mod face;
 pub mod faults;
 pub mod firmware;
-// pub mod kvm;
+pub mod kvm;
 pub mod memory;
 pub mod pki;
-// pub mod platform;
-// pub mod vmm;
-// pub mod face;
+pub mod platform;
+pub mod vmm;

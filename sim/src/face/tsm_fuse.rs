@@ -1,0 +1,1 @@
+//! Face (c): configfs-tsm over FUSE (see module docs once implemented).
