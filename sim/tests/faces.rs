@@ -60,7 +60,11 @@ fn guest_driver_over_ghcb_face_steady_state_is_one_firmware_request() {
     for gen in [Generation::Seed, Generation::Merged] {
         let (p, clock) = sim(Product::Milan, gen);
         let mut d = driver(&p, &clock);
-        let req = ReportReq { report_data: [1; 64], vmpl: 0, key_sel: 0 };
+        let req = ReportReq {
+            report_data: [1; 64],
+            vmpl: 0,
+            key_sel: 0,
+        };
         let mut certs = Vec::new();
         let r = d.get_ext_report(&req, &mut certs).unwrap();
         assert_eq!(r.response.status(), FwStatus::Success);
@@ -68,7 +72,10 @@ fn guest_driver_over_ghcb_face_steady_state_is_one_firmware_request() {
         assert_eq!(table.vcek().unwrap().bytes, &p.vcek_der()[..]);
         assert_eq!(p.counters().fw_requests, 1, "{gen:?}");
         // Driver and firmware agree on the count.
-        assert_eq!(p.firmware_message_count(0), Some(d.message_count(VmpckId::ZERO)));
+        assert_eq!(
+            p.firmware_message_count(0),
+            Some(d.message_count(VmpckId::ZERO))
+        );
     }
 }
 
@@ -76,16 +83,30 @@ fn guest_driver_over_ghcb_face_steady_state_is_one_firmware_request() {
 fn guest_driver_handles_busy_and_invalid_len_storm() {
     let (p, clock) = sim(Product::Genoa, Generation::Merged);
     let mut d = driver(&p, &clock);
-    p.set_faults(Faults { busy: Repeat::Times(3), invalid_len_storm: 1, ..Default::default() });
-    let req = ReportReq { report_data: [2; 64], vmpl: 0, key_sel: 0 };
+    p.set_faults(Faults {
+        busy: Repeat::Times(3),
+        invalid_len_storm: 1,
+        ..Default::default()
+    });
+    let req = ReportReq {
+        report_data: [2; 64],
+        vmpl: 0,
+        key_sel: 0,
+    };
     let mut certs = Vec::new();
     let r = d.get_ext_report(&req, &mut certs).unwrap();
     assert_eq!(r.response.status(), FwStatus::Success);
     let c = p.counters();
     assert_eq!(c.busy_answers, 3);
     assert_eq!(c.invalid_len_answers, 1);
-    assert_eq!(c.seqno_violations, 0, "the driver never reused a sequence number");
-    assert_eq!(p.firmware_message_count(0), Some(d.message_count(VmpckId::ZERO)));
+    assert_eq!(
+        c.seqno_violations, 0,
+        "the driver never reused a sequence number"
+    );
+    assert_eq!(
+        p.firmware_message_count(0),
+        Some(d.message_count(VmpckId::ZERO))
+    );
 }
 
 fn dev(p: &SimPlatform) -> SevGuestDevice {
@@ -99,10 +120,16 @@ fn sev_guest_success_writes_report_and_certs_and_no_exitinfo2() {
     let mut resp = [0u8; REPORT_RESP_LEN];
     let mut certs = vec![0u8; 0x4000];
     let o = d.ioctl_get_ext_report(1, &report_req(0, 0), &mut resp, Some(&mut certs));
-    assert_eq!((o.ret, o.errno, o.exitinfo2, o.certs_len), (0, None, None, None));
+    assert_eq!(
+        (o.ret, o.errno, o.exitinfo2, o.certs_len),
+        (0, None, None, None)
+    );
     let rsp = ReportRsp::decode(&resp).unwrap();
     assert_eq!(rsp.status, FwStatus::Success);
-    assert_eq!(CertTable::parse(&certs).unwrap().vcek().unwrap().bytes, &p.vcek_der()[..]);
+    assert_eq!(
+        CertTable::parse(&certs).unwrap().vcek().unwrap().bytes,
+        &p.vcek_der()[..]
+    );
     assert_eq!(d.message_count(), 2);
     let o = d.ioctl_get_report(1, &report_req(0, 0), &mut resp);
     assert_eq!(o.ret, 0);
@@ -115,11 +142,18 @@ fn sev_guest_argument_checks() {
     let d = dev(&p);
     let mut resp = [0u8; REPORT_RESP_LEN];
     let o = d.ioctl_get_report(0, &report_req(0, 0), &mut resp);
-    assert_eq!((o.ret, o.errno, o.exitinfo2), (-1, Some(Errno::EINVAL), None));
+    assert_eq!(
+        (o.ret, o.errno, o.exitinfo2),
+        (-1, Some(Errno::EINVAL), None)
+    );
     for len in [5000usize, 0x5000] {
         let mut certs = vec![0u8; len];
         let o = d.ioctl_get_ext_report(1, &report_req(0, 0), &mut resp, Some(&mut certs));
-        assert_eq!((o.errno, o.exitinfo2), (Some(Errno::EINVAL), Some(0xff)), "len {len}");
+        assert_eq!(
+            (o.errno, o.exitinfo2),
+            (Some(Errno::EINVAL), Some(0xff)),
+            "len {len}"
+        );
     }
     assert_eq!(p.counters().fw_requests, 0);
     assert!(!d.vmpck_disabled());
@@ -171,10 +205,30 @@ fn sev_guest_busy_retried_kernel_style_then_etimedout_disables_key() {
 fn sev_guest_failures_disable_vmpck() {
     type Setup = fn(&mut Faults);
     let cases: [(&str, Setup, Errno, Option<u64>); 4] = [
-        ("firmware error", |f| f.fw_error = Some((0x13, Repeat::Times(1))), Errno::EIO, Some(0x13)),
-        ("generic VMM error", |f| f.generic_vmm_error = Repeat::Times(1), Errno::EIO, Some(GENERIC)),
-        ("tampered tag", |f| f.tamper_tag = Repeat::Times(1), Errno::EBADMSG, None),
-        ("truncated response", |f| f.truncate_response = Repeat::Times(1), Errno::EBADMSG, None),
+        (
+            "firmware error",
+            |f| f.fw_error = Some((0x13, Repeat::Times(1))),
+            Errno::EIO,
+            Some(0x13),
+        ),
+        (
+            "generic VMM error",
+            |f| f.generic_vmm_error = Repeat::Times(1),
+            Errno::EIO,
+            Some(GENERIC),
+        ),
+        (
+            "tampered tag",
+            |f| f.tamper_tag = Repeat::Times(1),
+            Errno::EBADMSG,
+            None,
+        ),
+        (
+            "truncated response",
+            |f| f.truncate_response = Repeat::Times(1),
+            Errno::EBADMSG,
+            None,
+        ),
     ];
     for (name, setup, errno, x2) in cases {
         let (p, _) = sim(Product::Milan, Generation::Merged);
@@ -191,7 +245,11 @@ fn sev_guest_failures_disable_vmpck() {
             assert!(resp[0x120..].iter().all(|&b| b == 0));
             continue;
         }
-        assert_eq!((o.ret, o.errno, o.exitinfo2), (-1, Some(errno), x2), "{name}");
+        assert_eq!(
+            (o.ret, o.errno, o.exitinfo2),
+            (-1, Some(errno), x2),
+            "{name}"
+        );
         assert!(d.vmpck_disabled(), "{name}");
         let o = d.ioctl_get_report(1, &report_req(0, 0), &mut resp);
         assert_eq!(o.errno, Some(Errno::ENOTTY), "{name}");
