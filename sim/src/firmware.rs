@@ -742,6 +742,23 @@ mod tests {
     }
 
     #[test]
+    fn masked_chip_id_reports_zeros() {
+        let mut f = Firmware::new(FirmwareConfig::new(Product::Genoa)).unwrap();
+        let g = f.launch(GuestConfig {
+            mask_chip_id: true,
+            ..GuestConfig::default()
+        });
+        let page = request(&f, g, 0, 1, &req(0, 0));
+        let FwOutcome::Response(p) = f.guest_request(g, &page, FwFaults::default()).0 else {
+            panic!()
+        };
+        let rsp = open_rsp(&f, g, 0, 2, &p);
+        assert!(rsp.report[offset::CHIP_ID..offset::CHIP_ID + 64]
+            .iter()
+            .all(|&b| b == 0));
+    }
+
+    #[test]
     fn truncated_response_is_sealed_but_short() {
         let (mut f, g) = fw(Product::Milan);
         let page = request(&f, g, 0, 1, &req(0, 0));

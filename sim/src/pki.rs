@@ -678,7 +678,7 @@ mod tests {
         c
     }
 
-    fn ext<'a>(cert: &'a Certificate, oid: ObjectIdentifier) -> Option<&'a Extension> {
+    fn ext(cert: &Certificate, oid: ObjectIdentifier) -> Option<&Extension> {
         cert.tbs_certificate
             .extensions
             .as_ref()?

@@ -445,7 +445,7 @@ impl SimPlatform {
     /// Record the GHCB GPA registered through the MSR protocol.
     pub fn register_ghcb(&self, gpa: Gpa) -> bool {
         let mut vm = lock(&self.inner.vm);
-        if gpa % PAGE_SIZE as u64 != 0 || !vm.mem.is_mapped(gpa, PAGE_SIZE) {
+        if !gpa.is_multiple_of(PAGE_SIZE as u64) || !vm.mem.is_mapped(gpa, PAGE_SIZE) {
             return false;
         }
         vm.ghcb_gpa = Some(gpa);
@@ -472,7 +472,7 @@ impl SimPlatform {
         let c = &inner.counters;
         let code = ghcb.sw_exit_code();
         if code != SNP_GUEST_REQUEST && code != SNP_EXTENDED_GUEST_REQUEST {
-            return Ok(malformed(ghcb, GhcbErr::InvalidUsage, c));
+            return malformed(ghcb, GhcbErr::InvalidUsage, c);
         }
         let ext = code == SNP_EXTENDED_GUEST_REQUEST;
         Counters::bump(if ext {
@@ -481,33 +481,33 @@ impl SimPlatform {
             &c.plain_requests
         });
         if !ghcb.is_valid(Field::SwExitInfo1) || !ghcb.is_valid(Field::SwExitInfo2) {
-            return Ok(malformed(ghcb, GhcbErr::MissingInput, c));
+            return malformed(ghcb, GhcbErr::MissingInput, c);
         }
         let (req_gpa, resp_gpa) = (ghcb.sw_exit_info_1(), ghcb.sw_exit_info_2());
         let mut vm = lock(&inner.vm);
         let mut fs = lock(&inner.faults);
         // Lock order everywhere: vm -> faults -> fw.
         if fs.faults.ghcb_reject.fire() {
-            return Ok(malformed(ghcb, GhcbErr::InvalidInput, c));
+            return malformed(ghcb, GhcbErr::InvalidInput, c);
         }
         if let Some(t) = fs.faults.throttle {
             let now = inner.clock.now();
             if !fs.throttle.admit(now, &t) {
                 Counters::bump(&c.throttled);
-                return Ok(answer(ghcb, BUSY, c));
+                return answer(ghcb, BUSY, c);
             }
         }
         drop(fs);
-        let page_ok = |g: u64| g % PAGE_SIZE as u64 == 0;
+        let page_ok = |g: u64| g.is_multiple_of(PAGE_SIZE as u64);
         if !page_ok(req_gpa) || !page_ok(resp_gpa) || req_gpa == resp_gpa {
-            return Ok(malformed(ghcb, GhcbErr::InvalidInput, c));
+            return malformed(ghcb, GhcbErr::InvalidInput, c);
         }
         let req = match vm.mem.read_page(req_gpa) {
             Ok(p) => p,
-            Err(_) => return Ok(malformed(ghcb, GhcbErr::InvalidInput, c)),
+            Err(_) => return malformed(ghcb, GhcbErr::InvalidInput, c),
         };
         if !vm.mem.is_mapped(resp_gpa, PAGE_SIZE) {
-            return Ok(malformed(ghcb, GhcbErr::InvalidInput, c));
+            return malformed(ghcb, GhcbErr::InvalidInput, c);
         }
 
         // KVM reads the plaintext MSG_TYPE to decide whether certificates are involved.
@@ -515,12 +515,12 @@ impl SimPlatform {
         let mut completion: Option<Generation> = None;
         if wants_certs {
             if !ghcb.is_valid(Field::Rax) || !ghcb.is_valid(Field::Rbx) {
-                return Ok(malformed(ghcb, GhcbErr::MissingInput, c));
+                return malformed(ghcb, GhcbErr::MissingInput, c);
             }
             let (data_gpa, npages) = (ghcb.rax(), ghcb.rbx());
-            if data_gpa % PAGE_SIZE as u64 != 0 {
+            if !data_gpa.is_multiple_of(PAGE_SIZE as u64) {
                 // Both generations reject a misaligned data GPA before exiting to the VMM.
-                return Ok(malformed(ghcb, GhcbErr::InvalidInput, c));
+                return malformed(ghcb, GhcbErr::InvalidInput, c);
             }
             let mut fs = lock(&inner.faults);
             let serve = ServeFaults {
@@ -568,13 +568,13 @@ impl SimPlatform {
                 CertsDecision::Proceed => {}
                 CertsDecision::InvalidLen(n) => {
                     ghcb.set_rbx(n);
-                    return Ok(answer(ghcb, INVALID_LEN, c));
+                    return answer(ghcb, INVALID_LEN, c);
                 }
-                CertsDecision::Busy => return Ok(answer(ghcb, BUSY, c)),
-                CertsDecision::Generic => return Ok(answer(ghcb, GENERIC, c)),
+                CertsDecision::Busy => return answer(ghcb, BUSY, c),
+                CertsDecision::Generic => return answer(ghcb, GENERIC, c),
             }
-        } else if ext && ghcb.is_valid(Field::Rax) && ghcb.rax() % PAGE_SIZE as u64 != 0 {
-            return Ok(malformed(ghcb, GhcbErr::InvalidInput, c));
+        } else if ext && ghcb.is_valid(Field::Rax) && !ghcb.rax().is_multiple_of(PAGE_SIZE as u64) {
+            return malformed(ghcb, GhcbErr::InvalidInput, c);
         }
 
         // The firmware request.
@@ -631,7 +631,7 @@ impl SimPlatform {
                 }
                 vm.last_response = Some(fresh);
                 if vm.mem.write(resp_gpa, &page[..]).is_err() {
-                    return Ok(malformed(ghcb, GhcbErr::InvalidInput, c));
+                    return malformed(ghcb, GhcbErr::InvalidInput, c);
                 }
                 ghcb.set_sw_exit_info_1(0);
                 ghcb.set_sw_exit_info_2(0);
@@ -656,7 +656,7 @@ fn mem_err(e: MemoryError, gpa: Gpa, len: usize) -> PlatformError {
 }
 
 /// SW_EXITINFO1 = 0, SW_EXITINFO2 = `value` (a VMM error answer), counted.
-fn answer(ghcb: &mut Ghcb, value: u64, c: &Counters) {
+fn answer(ghcb: &mut Ghcb, value: u64, c: &Counters) -> Result<(), PlatformError> {
     match value {
         INVALID_LEN => Counters::bump(&c.invalid_len_answers),
         BUSY => Counters::bump(&c.busy_answers),
@@ -664,11 +664,13 @@ fn answer(ghcb: &mut Ghcb, value: u64, c: &Counters) {
     }
     ghcb.set_sw_exit_info_1(0);
     ghcb.set_sw_exit_info_2(value);
+    Ok(())
 }
 
 /// SW_EXITINFO1 = 2 (malformed input), SW_EXITINFO2 = the GHCB error code.
-fn malformed(ghcb: &mut Ghcb, err: GhcbErr, c: &Counters) {
+fn malformed(ghcb: &mut Ghcb, err: GhcbErr, c: &Counters) -> Result<(), PlatformError> {
     Counters::bump(&c.ghcb_rejections);
     ghcb.set_sw_exit_info_1(2);
     ghcb.set_sw_exit_info_2(err.to_u64());
+    Ok(())
 }

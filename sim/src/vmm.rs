@@ -154,7 +154,7 @@ impl Vmm {
             return VmmAnswer::NeedPages(needed);
         }
         if !bytes.is_empty() {
-            if gpa % PAGE_SIZE as u64 != 0 || mem.write(gpa, &bytes).is_err() {
+            if !gpa.is_multiple_of(PAGE_SIZE as u64) || mem.write(gpa, &bytes).is_err() {
                 return VmmAnswer::Generic;
             }
             Counters::bump(&counters.certs_served);

@@ -191,7 +191,7 @@ impl SevGuestDevice {
         }
         let certs = certs.filter(|c| !c.is_empty());
         if let Some(c) = &certs {
-            if c.len() > SEV_FW_BLOB_MAX_SIZE || c.len() % PAGE_SIZE != 0 {
+            if c.len() > SEV_FW_BLOB_MAX_SIZE || !c.len().is_multiple_of(PAGE_SIZE) {
                 return IoctlOutcome::err(Errno::EINVAL, EXITINFO2_PRESET);
             }
         }
