@@ -101,6 +101,9 @@ pub struct Faults {
     pub ghcb_reject: Repeat,
     /// Rate limit on guest requests.
     pub throttle: Option<Throttle>,
+    /// A buggy VMM completes REQ_CERTS with `ret` = 22 (EINVAL): merged KVM refuses it
+    /// (`KVM_RUN` fails, the guest is not resumed); the seed treats it as a generic error.
+    pub bogus_completion: Repeat,
 }
 
 /// Sliding-window bookkeeping for [`Throttle`].

@@ -533,6 +533,7 @@ impl SimPlatform {
                 no_certs: fs.faults.no_certs,
             };
             let forced = Vmm::forced_answer(&mut fs.faults, npages);
+            let bogus = fs.faults.bogus_completion.fire();
             // Never hold the fault state while the VMM may wait for the blob lock: an updater
             // thread needs it to finish and release that lock.
             drop(fs);
@@ -542,6 +543,11 @@ impl SimPlatform {
                     let mut exit = seed::ReqCertsExit::pending(data_gpa, npages);
                     let a = vmm.req_certs(data_gpa, npages, mem, forced, &serve, c);
                     exit.answer(a);
+                    if bogus {
+                        // The buggy VMM still drops its lock when its exit fails.
+                        exit.ret = 22;
+                        vmm.request_sent(c);
+                    }
                     if exit.wants_notify_done() {
                         completion = Some(Generation::Seed);
                     }
@@ -552,6 +558,10 @@ impl SimPlatform {
                     let a = vmm.req_certs(data_gpa, npages, mem, forced, &serve, c);
                     if exit.answer(a) {
                         completion = Some(Generation::Merged);
+                    }
+                    if bogus {
+                        exit.ret = 22;
+                        vmm.request_sent(c);
                     }
                     exit.complete().map_err(|e| {
                         tracing::error!(error = %e, "simulated KVM refused the VMM completion");

@@ -463,3 +463,31 @@ fn ghcb_level_rejections() {
     assert_eq!(p.counters().fw_requests, 0);
     assert_eq!(p.counters().ghcb_rejections, 2);
 }
+
+#[test]
+fn bogus_vmm_completion_refused_by_merged_kvm_generic_on_seed() {
+    let p = platform(Product::Milan, Generation::Merged);
+    let g = RawGuest::new(&p, 0);
+    p.update_faults(|f| f.bogus_completion = Repeat::Times(1));
+    let gpa = p.alloc_shared(4).unwrap();
+    p.write_shared(g.req_gpa, &g.seal(1, &report_req(0, 0)))
+        .unwrap();
+    let mut gh = snp_ghcb::page::Ghcb::new();
+    gh.set_sw_exit_code(snp_ghcb::exit::SNP_EXTENDED_GUEST_REQUEST);
+    gh.set_sw_exit_info_1(g.req_gpa);
+    gh.set_sw_exit_info_2(g.resp_gpa);
+    gh.set_rax(gpa);
+    gh.set_rbx(4);
+    assert!(
+        p.vmgexit(&mut gh).is_err(),
+        "KVM_RUN must fail on an invalid completion"
+    );
+    assert!(!p.vmm_holds_lock());
+    assert_eq!(p.counters().fw_requests, 0);
+
+    let p = platform(Product::Milan, Generation::Seed);
+    let g = RawGuest::new(&p, 0);
+    p.update_faults(|f| f.bogus_completion = Repeat::Times(1));
+    assert_eq!(ext(&g, 1, 4).info2, GENERIC);
+    assert_eq!(p.counters().fw_requests, 0);
+}
