@@ -1,0 +1,327 @@
+//! Verification of everything the KDS client fetches or loads from its store, before it is
+//! cached or handed out: a certificate that does not chain to the trust anchors, or a VCEK for
+//! another chip or TCB than the one asked for, is never cached.
+//!
+//! The checks are built from `snp_certs`' primitives (certificate parsing, RSASSA-PSS issuer
+//! signature, validity, CA/end-entity profile, AMD extensions, CRL signature); the trust
+//! anchors are AMD's pinned roots unless the caller chose explicit ones.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use snp_certs::chain::{pem_certificates, AmdCert, CertKind};
+use snp_certs::crl::Crl;
+use snp_certs::crypto::CryptoProvider;
+use snp_certs::kds::{Endorser, HwId};
+use snp_certs::product::Product;
+use snp_certs::roots::{AnchorSet, TrustAnchors};
+use snp_certs::tcb::Tcb;
+
+/// Why a fetched or stored item was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CheckError {
+    /// Not parseable as what it should be (garbage, HTML error page, truncated).
+    Malformed(String),
+    /// Parseable, but not acceptable (wrong chain, wrong chip, wrong TCB, expired).
+    Rejected(String),
+}
+
+/// Seconds since the epoch (0 for times before it, which no certificate is valid at).
+pub(crate) fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+pub(crate) fn kind_of(e: Endorser) -> CertKind {
+    match e {
+        Endorser::Vcek => CertKind::Vcek,
+        Endorser::Vlek => CertKind::Vlek,
+    }
+}
+
+/// The anchors and provider every check uses.
+#[derive(Debug, Clone)]
+pub(crate) struct Checker {
+    pub(crate) anchors: TrustAnchors,
+    pub(crate) provider: Arc<dyn CryptoProvider>,
+}
+
+impl Checker {
+    fn anchor_set(&self, product: Product) -> Result<&AnchorSet, CheckError> {
+        self.anchors.get(product).ok_or_else(|| {
+            CheckError::Rejected(format!("no trust anchor (ARK) configured for {product}"))
+        })
+    }
+
+    /// The anchor's intermediate for `kind`, checked to be signed by the anchor's ARK.
+    fn anchored_intermediate(
+        &self,
+        set: &AnchorSet,
+        kind: CertKind,
+    ) -> Result<AmdCert, CheckError> {
+        let product = set.product();
+        let inter = set.intermediate(kind).ok_or_else(|| {
+            CheckError::Rejected(format!(
+                "no {} configured in the {product} trust anchors",
+                kind.intermediate_role()
+            ))
+        })?;
+        inter
+            .verify_issued_by(set.ark(), &*self.provider)
+            .map_err(CheckError::Rejected)?;
+        Ok(inter.clone())
+    }
+
+    /// A VCEK fetched for `hwid` at `tcb`: signed by the anchored ASK, valid at `time`, an
+    /// end-entity `SEV-VCEK` certificate of the same product whose hwID and TCB extensions
+    /// equal the request.
+    pub(crate) fn vcek(
+        &self,
+        hwid: &HwId,
+        tcb: &Tcb,
+        der: &[u8],
+        time: u64,
+    ) -> Result<AmdCert, CheckError> {
+        let product = hwid.product();
+        let cert = AmdCert::from_der("VCEK", der).map_err(|e| CheckError::Malformed(e.to_string()))?;
+        let set = self.anchor_set(product)?;
+        let ask = self.anchored_intermediate(set, CertKind::Vcek)?;
+        let rejected = |s: String| CheckError::Rejected(s);
+        if cert.common_name() != Some(CertKind::Vcek.common_name()) {
+            return Err(rejected(format!(
+                "subject CN is {:?}, not {:?}",
+                cert.common_name().unwrap_or(""),
+                CertKind::Vcek.common_name()
+            )));
+        }
+        cert.check_end_entity().map_err(|e| rejected(e.to_string()))?;
+        cert.verify_issued_by(&ask, &*self.provider)
+            .map_err(|e| rejected(format!("not issued by the {product} ASK: {e}")))?;
+        cert.check_validity(time).map_err(rejected)?;
+        let ext = cert.amd_extensions();
+        let cert_product = ext.product("VCEK").map_err(|e| rejected(e.to_string()))?;
+        if cert_product != product {
+            return Err(rejected(format!(
+                "certificate is for {cert_product}, the request was for {product}"
+            )));
+        }
+        let cert_hwid = ext
+            .hw_id_for("VCEK", product)
+            .map_err(|e| rejected(e.to_string()))?;
+        if cert_hwid != hwid.as_bytes() {
+            return Err(rejected(format!(
+                "certificate is for another chip: hwID {} but {} was requested",
+                hex::encode(cert_hwid),
+                hwid.to_hex()
+            )));
+        }
+        let cert_tcb = ext.tcb("VCEK", product).map_err(|e| rejected(e.to_string()))?;
+        if cert_tcb != *tcb {
+            return Err(rejected(format!(
+                "certificate is for TCB {cert_tcb}, but {tcb} was requested"
+            )));
+        }
+        Ok(cert)
+    }
+
+    /// A CA chain (intermediate then ARK, DER each) for `product`: the ARK must be the
+    /// anchor's ARK (same public key) and the intermediate must be signed by it, be a CA and be
+    /// valid at `time`. If the anchors hold an intermediate of this kind, the fetched one must
+    /// carry the same key.
+    pub(crate) fn ca_chain(
+        &self,
+        product: Product,
+        endorser: Endorser,
+        intermediate_der: &[u8],
+        ark_der: &[u8],
+        time: u64,
+    ) -> Result<(), CheckError> {
+        let kind = kind_of(endorser);
+        let role = kind.intermediate_role();
+        let inter =
+            AmdCert::from_der(role, intermediate_der).map_err(|e| CheckError::Malformed(e.to_string()))?;
+        let ark = AmdCert::from_der("ARK", ark_der).map_err(|e| CheckError::Malformed(e.to_string()))?;
+        let set = self.anchor_set(product)?;
+        let rejected = |s: String| CheckError::Rejected(s);
+        if ark.spki_der() != set.ark().spki_der() {
+            return Err(rejected(format!(
+                "the ARK {:?} is not the trusted {product} ARK (different key)",
+                ark.common_name().unwrap_or("?")
+            )));
+        }
+        if let Some(pinned) = set.intermediate(kind) {
+            if pinned.spki_der() != inter.spki_der() {
+                return Err(rejected(format!(
+                    "the {role} {:?} is not the trusted {product} {role} (different key)",
+                    inter.common_name().unwrap_or("?")
+                )));
+            }
+        }
+        inter.check_ca().map_err(|e| rejected(e.to_string()))?;
+        inter
+            .verify_issued_by(set.ark(), &*self.provider)
+            .map_err(|e| rejected(format!("not issued by the trusted {product} ARK: {e}")))?;
+        inter.check_validity(time).map_err(rejected)?;
+        Ok(())
+    }
+
+    /// A KDS `cert_chain` body: PEM, exactly two certificates, intermediate then ARK.
+    /// Returns the DER of each after checking them with [`Checker::ca_chain`].
+    pub(crate) fn ca_chain_pem(
+        &self,
+        product: Product,
+        endorser: Endorser,
+        pem: &[u8],
+        time: u64,
+    ) -> Result<(Vec<u8>, Vec<u8>), CheckError> {
+        let ders = pem_certificates(pem).map_err(|e| CheckError::Malformed(e.to_string()))?;
+        let [inter, ark]: [Vec<u8>; 2] = ders.try_into().map_err(|v: Vec<Vec<u8>>| {
+            CheckError::Malformed(format!(
+                "a cert_chain holds 2 PEM certificates ({} then ARK), found {}",
+                kind_of(endorser).intermediate_role(),
+                v.len()
+            ))
+        })?;
+        self.ca_chain(product, endorser, &inter, &ark, time)?;
+        Ok((inter, ark))
+    }
+
+    /// A CRL: parseable and signed by the anchor's ARK. Freshness is not required here (a
+    /// stale CRL in an offline store is still handed to the verifier, which decides); the
+    /// caller refetches stale CRLs when online.
+    pub(crate) fn crl(&self, product: Product, der: &[u8]) -> Result<Crl, CheckError> {
+        let crl = Crl::from_der(der).map_err(|e| CheckError::Malformed(e.to_string()))?;
+        let set = self.anchor_set(product)?;
+        crl.verify_signature(set.ark(), &*self.provider)
+            .map_err(|e| CheckError::Rejected(e.to_string()))?;
+        Ok(crl)
+    }
+}
+
+/// A body that should be one certificate: DER as KDS serves it, or a single PEM
+/// `CERTIFICATE` block (a mirror or a hand-filled store may hold PEM).
+pub(crate) fn single_cert_der(body: &[u8]) -> Result<Vec<u8>, CheckError> {
+    let trimmed = body.trim_ascii_start();
+    if trimmed.starts_with(b"-----BEGIN") {
+        let mut ders = pem_certificates(trimmed).map_err(|e| CheckError::Malformed(e.to_string()))?;
+        if ders.len() != 1 {
+            return Err(CheckError::Malformed(format!(
+                "expected one PEM certificate, found {}",
+                ders.len()
+            )));
+        }
+        Ok(ders.remove(0))
+    } else if body.first() == Some(&0x30) {
+        Ok(body.to_vec())
+    } else {
+        let preview: String = body
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Err(CheckError::Malformed(format!(
+            "neither DER (starts with 0x30) nor PEM; first bytes {preview}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use snp_certs::crypto::default_provider;
+
+    const VCEK_MILAN: &[u8] = include_bytes!("../../../tests/data/real/virtee-sev/vcek_milan.der");
+    const REPORT_MILAN: &[u8] = include_bytes!("../../../tests/data/real/virtee-sev/report_milan.bin");
+    const CHAIN_MILAN: &[u8] = include_bytes!("../../../tests/data/real/virtee-sev/cert_chain_milan");
+    const CHAIN_TURIN: &[u8] = include_bytes!("../../../tests/data/real/virtee-sev/cert_chain_turin");
+    const VCEK_TURIN: &[u8] =
+        include_bytes!("../../../tests/data/real/oak/turin_oc_endorsements_vcek_14889815.der");
+    const REPORT_TURIN: &[u8] =
+        include_bytes!("../../../tests/data/real/oak/turin_oc_evidence_report_3f44a09b.bin");
+    // 2026-11-25T00:00:00Z: inside both VCEKs' validity.
+    const NOW: u64 = 1_795_564_800;
+
+    fn checker() -> Checker {
+        Checker {
+            anchors: TrustAnchors::amd(),
+            provider: default_provider(),
+        }
+    }
+
+    fn chip_and_tcb(report: &[u8], product: Product) -> (HwId, Tcb) {
+        let chip: [u8; 64] = report[0x1A0..0x1E0].try_into().unwrap();
+        let tcb = Tcb::decode(report[0x180..0x188].try_into().unwrap(), product).unwrap();
+        (HwId::from_chip_id(product, &chip).unwrap(), tcb)
+    }
+
+    #[test]
+    fn real_vceks_accepted_for_their_request() {
+        let (h, t) = chip_and_tcb(REPORT_MILAN, Product::Milan);
+        checker().vcek(&h, &t, VCEK_MILAN, NOW).unwrap();
+        let (h, t) = chip_and_tcb(REPORT_TURIN, Product::Turin);
+        checker().vcek(&h, &t, VCEK_TURIN, NOW).unwrap();
+    }
+
+    #[test]
+    fn wrong_chip_tcb_product_or_time_rejected() {
+        let (h, t) = chip_and_tcb(REPORT_MILAN, Product::Milan);
+        let other = HwId::from_chip_id(Product::Milan, &[7; 64]).unwrap();
+        let e = checker().vcek(&other, &t, VCEK_MILAN, NOW).unwrap_err();
+        assert!(matches!(&e, CheckError::Rejected(m) if m.contains("another chip")), "{e:?}");
+        let t2 = Tcb { snp: t.snp + 1, ..t };
+        let e = checker().vcek(&h, &t2, VCEK_MILAN, NOW).unwrap_err();
+        assert!(matches!(&e, CheckError::Rejected(m) if m.contains("TCB")), "{e:?}");
+        // Served as a Genoa VCEK: the Genoa ASK did not sign it.
+        let g = HwId::from_bytes(Product::Genoa, h.as_bytes()).unwrap();
+        assert!(matches!(
+            checker().vcek(&g, &t, VCEK_MILAN, NOW),
+            Err(CheckError::Rejected(_))
+        ));
+        // 2031: expired.
+        assert!(matches!(
+            checker().vcek(&h, &t, VCEK_MILAN, 1_950_000_000),
+            Err(CheckError::Rejected(_))
+        ));
+        assert!(matches!(
+            checker().vcek(&h, &t, b"<html>rate limited</html>", NOW),
+            Err(CheckError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn chains() {
+        let c = checker();
+        c.ca_chain_pem(Product::Milan, Endorser::Vcek, CHAIN_MILAN, NOW).unwrap();
+        c.ca_chain_pem(Product::Turin, Endorser::Vcek, CHAIN_TURIN, NOW).unwrap();
+        // The Milan chain is not Turin's.
+        assert!(matches!(
+            c.ca_chain_pem(Product::Turin, Endorser::Vcek, CHAIN_MILAN, NOW),
+            Err(CheckError::Rejected(_))
+        ));
+        // Nor a VLEK chain (the ASK is not the ASVK).
+        assert!(matches!(
+            c.ca_chain_pem(Product::Milan, Endorser::Vlek, CHAIN_MILAN, NOW),
+            Err(CheckError::Rejected(_))
+        ));
+        assert!(matches!(
+            c.ca_chain_pem(Product::Milan, Endorser::Vcek, b"garbage", NOW),
+            Err(CheckError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn crls() {
+        let c = checker();
+        let milan = include_bytes!("../../../tests/data/real/atakit/milan.crl_53b18266.crl");
+        c.crl(Product::Milan, milan).unwrap();
+        assert!(matches!(c.crl(Product::Genoa, milan), Err(CheckError::Rejected(_))));
+        assert!(matches!(c.crl(Product::Milan, b"\x30\x03abc"), Err(CheckError::Malformed(_))));
+    }
+
+    #[test]
+    fn single_cert_bodies() {
+        assert_eq!(single_cert_der(VCEK_MILAN).unwrap(), VCEK_MILAN);
+        assert!(single_cert_der(CHAIN_MILAN).is_err());
+        assert!(single_cert_der(b"").is_err());
+        assert!(single_cert_der(b"not found").is_err());
+    }
+}
