@@ -397,7 +397,8 @@ impl Kds {
                 what: what.clone(),
                 path: Some(path.clone()),
             });
-            self.memory_lock().insert(key.clone(), MemVal::Crl(c.clone()));
+            self.memory_lock()
+                .insert(key.clone(), MemVal::Crl(c.clone()));
             c
         };
         match cached {
@@ -463,13 +464,11 @@ fn source_error(what: &str, source: &Source, e: CheckError) -> KdsError {
             path: path.clone(),
             detail: format!("not a usable {what}: {detail}"),
         },
-        (CheckError::Malformed(reason) | CheckError::Rejected(reason), src) => {
-            KdsError::Rejected {
-                what: what.to_owned(),
-                source_desc: src.to_string(),
-                reason,
-            }
-        }
+        (CheckError::Malformed(reason) | CheckError::Rejected(reason), src) => KdsError::Rejected {
+            what: what.to_owned(),
+            source_desc: src.to_string(),
+            reason,
+        },
     }
 }
 

@@ -61,7 +61,11 @@ pub struct DiskCache {
 /// else `$HOME/.cache/snp-agent`. Empty variables count as unset; a relative
 /// `XDG_CACHE_HOME` is ignored, as the XDG spec says.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(d) = var(CACHE_DIR_ENV) {
         return Some(d);
     }
@@ -122,7 +126,11 @@ impl DiskCache {
 
     /// Read a VCEK: the `.der` file, else a `.pem` file of the same stem. Returns the path
     /// that was read and its bytes.
-    pub fn read_vcek(&self, hwid: &HwId, tcb: &Tcb) -> Result<Option<(PathBuf, Vec<u8>)>, KdsError> {
+    pub fn read_vcek(
+        &self,
+        hwid: &HwId,
+        tcb: &Tcb,
+    ) -> Result<Option<(PathBuf, Vec<u8>)>, KdsError> {
         let der = self.vcek_path(hwid, tcb);
         if let Some(b) = read_bounded(&der)? {
             return Ok(Some((der, b)));
@@ -177,7 +185,10 @@ impl DiskCache {
 /// The file-name stem of a TCB in the cache: `bl3-tee0-snp8-ucode115`, with `fmc0-` first on
 /// Turin.
 pub fn tcb_file_stem(tcb: &Tcb) -> String {
-    let base = format!("bl{}-tee{}-snp{}-ucode{}", tcb.bl, tcb.tee, tcb.snp, tcb.microcode);
+    let base = format!(
+        "bl{}-tee{}-snp{}-ucode{}",
+        tcb.bl, tcb.tee, tcb.snp, tcb.microcode
+    );
     match tcb.fmc {
         Some(f) => format!("fmc{f}-{base}"),
         None => base,
@@ -222,7 +233,10 @@ mod tests {
         let m = HwId::from_chip_id(Product::Milan, &[0xAB; 64]).unwrap();
         assert_eq!(
             c.vcek_path(&m, &Tcb::new(3, 0, 8, 115)),
-            PathBuf::from(format!("/c/Milan/vcek/{}/bl3-tee0-snp8-ucode115.der", "ab".repeat(64)))
+            PathBuf::from(format!(
+                "/c/Milan/vcek/{}/bl3-tee0-snp8-ucode115.der",
+                "ab".repeat(64)
+            ))
         );
         let mut chip = [0u8; 64];
         chip[..8].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
@@ -239,7 +253,10 @@ mod tests {
             c.chain_path(Product::Genoa, Endorser::Vlek),
             PathBuf::from("/c/Genoa/vlek_cert_chain.pem")
         );
-        assert_eq!(c.crl_path(Product::Milan, Endorser::Vcek), PathBuf::from("/c/Milan/crl.der"));
+        assert_eq!(
+            c.crl_path(Product::Milan, Endorser::Vcek),
+            PathBuf::from("/c/Milan/crl.der")
+        );
         assert_eq!(
             c.crl_path(Product::Milan, Endorser::Vlek),
             PathBuf::from("/c/Milan/vlek_crl.der")

@@ -82,7 +82,8 @@ impl Checker {
         time: u64,
     ) -> Result<AmdCert, CheckError> {
         let product = hwid.product();
-        let cert = AmdCert::from_der("VCEK", der).map_err(|e| CheckError::Malformed(e.to_string()))?;
+        let cert =
+            AmdCert::from_der("VCEK", der).map_err(|e| CheckError::Malformed(e.to_string()))?;
         let set = self.anchor_set(product)?;
         let ask = self.anchored_intermediate(set, CertKind::Vcek)?;
         let rejected = |s: String| CheckError::Rejected(s);
@@ -93,7 +94,8 @@ impl Checker {
                 CertKind::Vcek.common_name()
             )));
         }
-        cert.check_end_entity().map_err(|e| rejected(e.to_string()))?;
+        cert.check_end_entity()
+            .map_err(|e| rejected(e.to_string()))?;
         cert.verify_issued_by(&ask, &*self.provider)
             .map_err(|e| rejected(format!("not issued by the {product} ASK: {e}")))?;
         cert.check_validity(time).map_err(rejected)?;
@@ -114,7 +116,9 @@ impl Checker {
                 hwid.to_hex()
             )));
         }
-        let cert_tcb = ext.tcb("VCEK", product).map_err(|e| rejected(e.to_string()))?;
+        let cert_tcb = ext
+            .tcb("VCEK", product)
+            .map_err(|e| rejected(e.to_string()))?;
         if cert_tcb != *tcb {
             return Err(rejected(format!(
                 "certificate is for TCB {cert_tcb}, but {tcb} was requested"
@@ -137,9 +141,10 @@ impl Checker {
     ) -> Result<(), CheckError> {
         let kind = kind_of(endorser);
         let role = kind.intermediate_role();
-        let inter =
-            AmdCert::from_der(role, intermediate_der).map_err(|e| CheckError::Malformed(e.to_string()))?;
-        let ark = AmdCert::from_der("ARK", ark_der).map_err(|e| CheckError::Malformed(e.to_string()))?;
+        let inter = AmdCert::from_der(role, intermediate_der)
+            .map_err(|e| CheckError::Malformed(e.to_string()))?;
+        let ark =
+            AmdCert::from_der("ARK", ark_der).map_err(|e| CheckError::Malformed(e.to_string()))?;
         let set = self.anchor_set(product)?;
         let rejected = |s: String| CheckError::Rejected(s);
         if ark.spki_der() != set.ark().spki_der() {
@@ -202,7 +207,8 @@ impl Checker {
 pub(crate) fn single_cert_der(body: &[u8]) -> Result<Vec<u8>, CheckError> {
     let trimmed = body.trim_ascii_start();
     if trimmed.starts_with(b"-----BEGIN") {
-        let mut ders = pem_certificates(trimmed).map_err(|e| CheckError::Malformed(e.to_string()))?;
+        let mut ders =
+            pem_certificates(trimmed).map_err(|e| CheckError::Malformed(e.to_string()))?;
         if ders.len() != 1 {
             return Err(CheckError::Malformed(format!(
                 "expected one PEM certificate, found {}",
@@ -213,11 +219,7 @@ pub(crate) fn single_cert_der(body: &[u8]) -> Result<Vec<u8>, CheckError> {
     } else if body.first() == Some(&0x30) {
         Ok(body.to_vec())
     } else {
-        let preview: String = body
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let preview: String = body.iter().take(16).map(|b| format!("{b:02x}")).collect();
         Err(CheckError::Malformed(format!(
             "neither DER (starts with 0x30) nor PEM; first bytes {preview}"
         )))
@@ -230,9 +232,12 @@ mod tests {
     use snp_certs::crypto::default_provider;
 
     const VCEK_MILAN: &[u8] = include_bytes!("../../../tests/data/real/virtee-sev/vcek_milan.der");
-    const REPORT_MILAN: &[u8] = include_bytes!("../../../tests/data/real/virtee-sev/report_milan.bin");
-    const CHAIN_MILAN: &[u8] = include_bytes!("../../../tests/data/real/virtee-sev/cert_chain_milan");
-    const CHAIN_TURIN: &[u8] = include_bytes!("../../../tests/data/real/virtee-sev/cert_chain_turin");
+    const REPORT_MILAN: &[u8] =
+        include_bytes!("../../../tests/data/real/virtee-sev/report_milan.bin");
+    const CHAIN_MILAN: &[u8] =
+        include_bytes!("../../../tests/data/real/virtee-sev/cert_chain_milan");
+    const CHAIN_TURIN: &[u8] =
+        include_bytes!("../../../tests/data/real/virtee-sev/cert_chain_turin");
     const VCEK_TURIN: &[u8] =
         include_bytes!("../../../tests/data/real/oak/turin_oc_endorsements_vcek_14889815.der");
     const REPORT_TURIN: &[u8] =
@@ -266,10 +271,19 @@ mod tests {
         let (h, t) = chip_and_tcb(REPORT_MILAN, Product::Milan);
         let other = HwId::from_chip_id(Product::Milan, &[7; 64]).unwrap();
         let e = checker().vcek(&other, &t, VCEK_MILAN, NOW).unwrap_err();
-        assert!(matches!(&e, CheckError::Rejected(m) if m.contains("another chip")), "{e:?}");
-        let t2 = Tcb { snp: t.snp + 1, ..t };
+        assert!(
+            matches!(&e, CheckError::Rejected(m) if m.contains("another chip")),
+            "{e:?}"
+        );
+        let t2 = Tcb {
+            snp: t.snp + 1,
+            ..t
+        };
         let e = checker().vcek(&h, &t2, VCEK_MILAN, NOW).unwrap_err();
-        assert!(matches!(&e, CheckError::Rejected(m) if m.contains("TCB")), "{e:?}");
+        assert!(
+            matches!(&e, CheckError::Rejected(m) if m.contains("TCB")),
+            "{e:?}"
+        );
         // Served as a Genoa VCEK: the Genoa ASK did not sign it.
         let g = HwId::from_bytes(Product::Genoa, h.as_bytes()).unwrap();
         assert!(matches!(
@@ -290,8 +304,10 @@ mod tests {
     #[test]
     fn chains() {
         let c = checker();
-        c.ca_chain_pem(Product::Milan, Endorser::Vcek, CHAIN_MILAN, NOW).unwrap();
-        c.ca_chain_pem(Product::Turin, Endorser::Vcek, CHAIN_TURIN, NOW).unwrap();
+        c.ca_chain_pem(Product::Milan, Endorser::Vcek, CHAIN_MILAN, NOW)
+            .unwrap();
+        c.ca_chain_pem(Product::Turin, Endorser::Vcek, CHAIN_TURIN, NOW)
+            .unwrap();
         // The Milan chain is not Turin's.
         assert!(matches!(
             c.ca_chain_pem(Product::Turin, Endorser::Vcek, CHAIN_MILAN, NOW),
@@ -313,8 +329,14 @@ mod tests {
         let c = checker();
         let milan = include_bytes!("../../../tests/data/real/atakit/milan.crl_53b18266.crl");
         c.crl(Product::Milan, milan).unwrap();
-        assert!(matches!(c.crl(Product::Genoa, milan), Err(CheckError::Rejected(_))));
-        assert!(matches!(c.crl(Product::Milan, b"\x30\x03abc"), Err(CheckError::Malformed(_))));
+        assert!(matches!(
+            c.crl(Product::Genoa, milan),
+            Err(CheckError::Rejected(_))
+        ));
+        assert!(matches!(
+            c.crl(Product::Milan, b"\x30\x03abc"),
+            Err(CheckError::Malformed(_))
+        ));
     }
 
     #[test]

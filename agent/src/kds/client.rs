@@ -147,7 +147,9 @@ impl KdsClient {
     /// A client for `base_url` if given, else `$SNP_AGENT_KDS_URL` if set and non-empty,
     /// else AMD's KDS. This is the precedence the CLI uses (`--kds-url` over the environment).
     pub fn from_env_or(base_url: Option<&str>) -> Result<KdsClient, KdsError> {
-        let env = std::env::var(KDS_URL_ENV).ok().filter(|v| !v.trim().is_empty());
+        let env = std::env::var(KDS_URL_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty());
         let url = base_url
             .map(str::to_owned)
             .or(env)
@@ -436,7 +438,12 @@ mod tests {
     }
 
     impl Transport for Script {
-        fn get(&self, url: &str, timeout: Duration, _max: usize) -> Result<HttpResponse, TransportError> {
+        fn get(
+            &self,
+            url: &str,
+            timeout: Duration,
+            _max: usize,
+        ) -> Result<HttpResponse, TransportError> {
             self.seen.lock().unwrap().push((url.to_owned(), timeout));
             self.answers
                 .lock()
@@ -480,7 +487,10 @@ mod tests {
         assert_eq!(sleeps[0], Duration::from_secs(3));
         // The date was formatted with whole seconds: 7 s minus the sub-second part, minus
         // the 3 s already slept.
-        assert!(sleeps[1] <= Duration::from_secs(4) && sleeps[1] > Duration::from_secs(2), "{sleeps:?}");
+        assert!(
+            sleeps[1] <= Duration::from_secs(4) && sleeps[1] > Duration::from_secs(2),
+            "{sleeps:?}"
+        );
         assert_eq!(s.seen().len(), 3);
     }
 
@@ -501,7 +511,9 @@ mod tests {
         let y = yoe + era * 400 + i64::from(m <= 2);
         let wd = ((days + 3) % 7) as usize; // 1970-01-01 was a Thursday (index 3 from Monday).
         let names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        let months = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
         format!(
             "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
             names[wd],
@@ -520,13 +532,17 @@ mod tests {
         let s = Script::new(vec![resp(404, None), resp(200, None)]);
         let c = client(s.clone(), clock.clone());
         let d = Deadline::after(&*clock, Duration::from_secs(60));
-        let e = c.get("VCEK", "http://kds.test/vcek/v1/Milan/ab", &d).unwrap_err();
+        let e = c
+            .get("VCEK", "http://kds.test/vcek/v1/Milan/ab", &d)
+            .unwrap_err();
         assert!(matches!(e, KdsError::NotFound { .. }), "{e}");
         assert!(e.to_string().contains("check that the product is right"));
         assert_eq!(s.seen().len(), 1);
         assert!(clock.sleeps().is_empty());
         let s = Script::new(vec![resp(403, None)]);
-        let e = client(s.clone(), clock.clone()).get("x", "http://kds.test/x", &d).unwrap_err();
+        let e = client(s.clone(), clock.clone())
+            .get("x", "http://kds.test/x", &d)
+            .unwrap_err();
         assert!(matches!(e, KdsError::Status { status: 403, .. }), "{e}");
     }
 
@@ -544,7 +560,11 @@ mod tests {
         c.get("x", "http://kds.test/x", &d).unwrap();
         assert_eq!(
             clock.sleeps(),
-            vec![Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)]
+            vec![
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                Duration::from_secs(4)
+            ]
         );
     }
 
@@ -558,7 +578,10 @@ mod tests {
         });
         let d = Deadline::after(&*clock, Duration::from_secs(600));
         let e = c.get("x", "http://kds.test/x", &d).unwrap_err();
-        assert!(matches!(e, KdsError::RetriesExhausted { attempts: 5, .. }), "{e}");
+        assert!(
+            matches!(e, KdsError::RetriesExhausted { attempts: 5, .. }),
+            "{e}"
+        );
         for (i, s) in clock.sleeps().iter().enumerate() {
             let nominal = Duration::from_secs(1 << i);
             assert!(*s >= nominal / 2 && *s <= nominal, "step {i}: {s:?}");
@@ -581,7 +604,10 @@ mod tests {
         let c = client(s.clone(), clock.clone());
         let d = Deadline::after(&*clock, Duration::from_secs(60));
         let e = c.get("x", "http://kds.test/x", &d).unwrap_err();
-        assert!(matches!(e, KdsError::RetryAfterBeyondDeadline { status: 429, .. }), "{e}");
+        assert!(
+            matches!(e, KdsError::RetryAfterBeyondDeadline { status: 429, .. }),
+            "{e}"
+        );
         assert!(clock.sleeps().is_empty());
         assert_eq!(s.seen().len(), 1);
     }
@@ -595,30 +621,46 @@ mod tests {
         let e = c.get("x", "http://kds.test/x", &d).unwrap_err();
         assert!(matches!(e, KdsError::DeadlineExceeded { .. }), "{e}");
         // Waited 1 s and 2 s; the 4 s step would pass the deadline.
-        assert_eq!(clock.sleeps(), vec![Duration::from_secs(1), Duration::from_secs(2)]);
+        assert_eq!(
+            clock.sleeps(),
+            vec![Duration::from_secs(1), Duration::from_secs(2)]
+        );
         // Each request's timeout was clamped to what the deadline left.
         let timeouts: Vec<Duration> = s.seen().into_iter().map(|(_, t)| t).collect();
         assert_eq!(
             timeouts,
-            vec![Duration::from_secs(5), Duration::from_secs(4), Duration::from_secs(2)]
+            vec![
+                Duration::from_secs(5),
+                Duration::from_secs(4),
+                Duration::from_secs(2)
+            ]
         );
     }
 
     #[test]
     fn timeout_at_the_deadline_is_final() {
         let clock = Arc::new(FakeClock::starting_now());
-        let s = Script::new(vec![Err(TransportError::Timeout(Duration::from_secs(2))), resp(200, None)]);
+        let s = Script::new(vec![
+            Err(TransportError::Timeout(Duration::from_secs(2))),
+            resp(200, None),
+        ]);
         let c = client(s.clone(), clock.clone());
         let d = Deadline::after(&*clock, Duration::from_secs(2));
         let e = c.get("x", "http://kds.test/x", &d).unwrap_err();
-        assert!(matches!(e, KdsError::DeadlineExceeded { attempts: 1, .. }), "{e}");
+        assert!(
+            matches!(e, KdsError::DeadlineExceeded { attempts: 1, .. }),
+            "{e}"
+        );
         assert_eq!(s.seen().len(), 1);
     }
 
     #[test]
     fn oversized_body_is_final() {
         let clock = Arc::new(FakeClock::starting_now());
-        let s = Script::new(vec![Err(TransportError::BodyTooLarge { limit: 10 }), resp(200, None)]);
+        let s = Script::new(vec![
+            Err(TransportError::BodyTooLarge { limit: 10 }),
+            resp(200, None),
+        ]);
         let c = client(s.clone(), clock.clone());
         let d = Deadline::after(&*clock, Duration::from_secs(60));
         let e = c.get("x", "http://kds.test/x", &d).unwrap_err();

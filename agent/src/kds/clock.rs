@@ -121,7 +121,10 @@ mod tests {
         c.sleep(Duration::from_secs(3));
         c.advance(Duration::from_secs(1));
         assert_eq!(c.now() - t0, Duration::from_secs(4));
-        assert_eq!(c.wall_time().duration_since(w0).ok(), Some(Duration::from_secs(4)));
+        assert_eq!(
+            c.wall_time().duration_since(w0).ok(),
+            Some(Duration::from_secs(4))
+        );
         assert_eq!(c.sleeps(), vec![Duration::from_secs(3)]);
         assert_eq!(c.elapsed(), Duration::from_secs(4));
     }

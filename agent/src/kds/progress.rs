@@ -54,15 +54,26 @@ pub enum Progress {
 impl fmt::Display for Progress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Progress::CacheHit { what, path: Some(p) } => {
+            Progress::CacheHit {
+                what,
+                path: Some(p),
+            } => {
                 write!(f, "{what}: from cache {}", p.display())
             }
             Progress::CacheHit { what, path: None } => write!(f, "{what}: from memory cache"),
-            Progress::Fetching { what, url, attempt: 1 } => write!(f, "{what}: fetching {url}"),
+            Progress::Fetching {
+                what,
+                url,
+                attempt: 1,
+            } => write!(f, "{what}: fetching {url}"),
             Progress::Fetching { what, url, attempt } => {
                 write!(f, "{what}: fetching {url} (attempt {attempt})")
             }
-            Progress::Waiting { what, delay, reason } => {
+            Progress::Waiting {
+                what,
+                delay,
+                reason,
+            } => {
                 write!(f, "{what}: {reason}; waiting {:.1}s", delay.as_secs_f64())
             }
             Progress::Received { what, bytes } => write!(f, "{what}: received {bytes} bytes"),

@@ -93,7 +93,7 @@ fn digits(s: &str) -> Option<u64> {
 }
 
 fn is_leap(y: u64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
 fn days_in_month(y: u64, m: u64) -> u64 {
@@ -147,13 +147,17 @@ mod tests {
         let t = RetryAfter::parse("Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(
             t,
-            Some(RetryAfter::At(UNIX_EPOCH + Duration::from_secs(784_111_777)))
+            Some(RetryAfter::At(
+                UNIX_EPOCH + Duration::from_secs(784_111_777)
+            ))
         );
         // A leap day.
         let t = RetryAfter::parse("Thu, 29 Feb 2024 00:00:00 GMT");
         assert_eq!(
             t,
-            Some(RetryAfter::At(UNIX_EPOCH + Duration::from_secs(1_709_164_800)))
+            Some(RetryAfter::At(
+                UNIX_EPOCH + Duration::from_secs(1_709_164_800)
+            ))
         );
         assert_eq!(RetryAfter::parse("Fri, 29 Feb 2023 00:00:00 GMT"), None);
         assert_eq!(RetryAfter::parse("Sun, 06 Nov 1994 08:49:37 UTC"), None);

@@ -141,7 +141,9 @@ pub(crate) fn import(kds: &Kds, dir: &Path) -> Result<ImportReport, KdsError> {
     if let Some((vpath, der)) = read_role(dir, "vcek")? {
         let cert = AmdCert::from_der("VCEK", &der).map_err(|e| bad(&vpath, e.to_string()))?;
         let ext = cert.amd_extensions();
-        let product: Product = ext.product("VCEK").map_err(|e| bad(&vpath, e.to_string()))?;
+        let product: Product = ext
+            .product("VCEK")
+            .map_err(|e| bad(&vpath, e.to_string()))?;
         let hw = ext
             .hw_id_for("VCEK", product)
             .map_err(|e| bad(&vpath, e.to_string()))?;
@@ -167,7 +169,8 @@ pub(crate) fn import(kds: &Kds, dir: &Path) -> Result<ImportReport, KdsError> {
     if let Some((p, _)) = read_role(dir, "vlek")? {
         report.skipped.push((
             p,
-            "a VLEK is not cached: KDS does not serve VLEKs to guests; keep it with the evidence".into(),
+            "a VLEK is not cached: KDS does not serve VLEKs to guests; keep it with the evidence"
+                .into(),
         ));
     }
     if report.stored.is_empty() {

@@ -53,8 +53,12 @@ impl TransportError {
 pub trait Transport: Send + Sync {
     /// GET `url`, giving up after `timeout` (connect, headers and body together) and refusing
     /// bodies longer than `max_body` bytes.
-    fn get(&self, url: &str, timeout: Duration, max_body: usize)
-        -> Result<HttpResponse, TransportError>;
+    fn get(
+        &self,
+        url: &str,
+        timeout: Duration,
+        max_body: usize,
+    ) -> Result<HttpResponse, TransportError>;
 }
 
 /// The production transport: reqwest blocking + rustls.
@@ -141,7 +145,9 @@ impl Transport for ReqwestTransport {
                 return Err(TransportError::BodyTooLarge { limit: max_body });
             }
         }
-        let limit = u64::try_from(max_body).unwrap_or(u64::MAX).saturating_add(1);
+        let limit = u64::try_from(max_body)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
         let mut body = Vec::new();
         resp.take(limit).read_to_end(&mut body).map_err(|e| {
             // reqwest surfaces a body timeout as an io::Error wrapping its own error.
