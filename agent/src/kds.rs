@@ -44,6 +44,7 @@ use std::time::Duration;
 use snp_certs::crypto::{default_provider, CryptoProvider};
 use snp_certs::kds::{Endorser, HwId, CHIP_ID_LEN};
 use snp_certs::product::Product;
+use snp_certs::report::{ReportView, SigningKey};
 use snp_certs::roots::TrustAnchors;
 use snp_certs::tcb::Tcb;
 
@@ -59,6 +60,38 @@ use check::{single_cert_der, unix_seconds, CheckError, Checker};
 /// Default overall deadline of one [`Kds`] operation: long enough for a couple of
 /// rate-limit waits, short enough that a boot script does not hang on a dead network.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
+
+/// What the CLI's flags map to; [`Kds::from_options`] applies the documented precedence.
+#[derive(Clone, Default)]
+pub struct KdsOptions {
+    /// `--kds-url`; else `$SNP_AGENT_KDS_URL`; else AMD's KDS.
+    pub kds_url: Option<String>,
+    /// A cache directory given on the command line; else `$SNP_AGENT_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/snp-agent`, else `~/.cache/snp-agent`.
+    pub cache_dir: Option<PathBuf>,
+    /// `--offline`: never touch the network.
+    pub offline: bool,
+    /// Overall deadline per operation; [`DEFAULT_DEADLINE`] if `None`.
+    pub deadline: Option<Duration>,
+    /// Progress callback (the CLI passes one that prints `event.to_string()` on stderr when
+    /// stderr is a terminal).
+    pub progress: Option<ProgressFn>,
+    /// Trust anchors other than AMD's pinned roots (e.g. the simulator's).
+    pub anchors: Option<TrustAnchors>,
+}
+
+impl fmt::Debug for KdsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KdsOptions")
+            .field("kds_url", &self.kds_url)
+            .field("cache_dir", &self.cache_dir)
+            .field("offline", &self.offline)
+            .field("deadline", &self.deadline)
+            .field("progress", &self.progress.is_some())
+            .field("anchors", &self.anchors.as_ref().map(TrustAnchors::source))
+            .finish()
+    }
+}
 
 /// Where a returned item came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +207,22 @@ impl Kds {
         }
     }
 
+    /// Build from CLI-style options (see [`KdsOptions`] for the precedence of each).
+    pub fn from_options(opts: KdsOptions) -> Result<Kds, KdsError> {
+        let mut client = KdsClient::from_env_or(opts.kds_url.as_deref())?;
+        if let Some(p) = opts.progress {
+            client = client.with_progress(p);
+        }
+        let cache = DiskCache::from_env_or(opts.cache_dir.as_deref())?;
+        let mut kds = Kds::new(client, cache)
+            .offline(opts.offline)
+            .with_deadline(opts.deadline.unwrap_or(DEFAULT_DEADLINE));
+        if let Some(a) = opts.anchors {
+            kds = kds.with_trust_anchors(a);
+        }
+        Ok(kds)
+    }
+
     /// Never touch the network: serve from memory and disk only, and fail with
     /// [`KdsError::NotCached`] (naming the file) when an entry is missing.
     pub fn offline(mut self, offline: bool) -> Kds {
@@ -238,6 +287,51 @@ impl Kds {
     ) -> Result<Vcek, KdsError> {
         let hwid = HwId::from_chip_id(product, chip_id)?;
         self.vcek_for(&hwid, tcb)
+    }
+
+    /// The VCEK that signed `report`: its CHIP_ID and REPORTED_TCB, the product from the
+    /// report's CPUID fields (v3+) or `product` (needed for v2 reports, which carry none; if
+    /// both are present they must agree). A VLEK-signed or unsigned report has no VCEK on KDS.
+    pub fn vcek_for_report(
+        &self,
+        report: &ReportView<'_>,
+        product: Option<Product>,
+    ) -> Result<Vcek, KdsError> {
+        match report.signing_key() {
+            SigningKey::Vcek => {}
+            SigningKey::Vlek => {
+                return Err(KdsError::Report(
+                    "the report is VLEK-signed; KDS does not serve VLEKs to guests — the VLEK comes from the host's certificate table".into(),
+                ))
+            }
+            other => {
+                return Err(KdsError::Report(format!(
+                    "the report's signing key is {other}, which has no certificate"
+                )))
+            }
+        }
+        let from_cpuid = report
+            .product_from_cpuid()
+            .transpose()
+            .map_err(|e| KdsError::Report(e.to_string()))?;
+        let product = match (from_cpuid, product) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(KdsError::Report(format!(
+                    "the report's CPUID says {a} but {b} was given"
+                )))
+            }
+            (Some(p), _) | (None, Some(p)) => p,
+            (None, None) => {
+                return Err(KdsError::Report(format!(
+                    "a version {} report carries no CPUID, so its product line (Milan, Genoa, Turin) must be given",
+                    report.version()
+                )))
+            }
+        };
+        let tcb = report
+            .reported_tcb(product)
+            .map_err(|e| KdsError::Report(format!("REPORTED_TCB: {e}")))?;
+        self.vcek(product, report.chip_id(), &tcb)
     }
 
     /// The VCEK for a hwID and TCB.

@@ -754,3 +754,87 @@ fn kds_url_from_environment() {
     assert!(KdsClient::from_env_or(None).is_err());
     std::env::remove_var("SNP_AGENT_KDS_URL");
 }
+
+#[test]
+fn vcek_for_report_derives_the_request() {
+    use snp_certs::report::ReportView;
+    let turin_vcek = data("oak/turin_oc_endorsements_vcek_14889815.der");
+    let milan = milan_vcek();
+    let server = MockKds::start(move |path, _| {
+        if path.starts_with("/vcek/v1/Turin/") {
+            Reply::ok(turin_vcek.clone())
+        } else if path.starts_with("/vcek/v1/Milan/") {
+            Reply::ok(milan.clone())
+        } else {
+            Reply::status(404)
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let s = kds(&server.url(), dir.path());
+    // v5 Turin report: the product comes from its CPUID fields.
+    let turin = data("oak/turin_oc_evidence_report_3f44a09b.bin");
+    let v = s
+        .kds
+        .vcek_for_report(&ReportView::new(&turin).unwrap(), None)
+        .unwrap();
+    assert_eq!(v.hwid.product(), Product::Turin);
+    assert_eq!(v.tcb, Tcb::with_fmc(0, 1, 0, 2, 71));
+    // v2 Milan report: no CPUID, so the product must be given…
+    let m = data("virtee-sev/report_milan.bin");
+    let view = ReportView::new(&m).unwrap();
+    let e = s.kds.vcek_for_report(&view, None).unwrap_err();
+    assert!(
+        matches!(e, KdsError::Report(_)) && e.to_string().contains("product"),
+        "{e}"
+    );
+    let v = s.kds.vcek_for_report(&view, Some(Product::Milan)).unwrap();
+    assert_eq!(v.der, milan_vcek());
+    // …and a given product must agree with the CPUID one.
+    let e = s
+        .kds
+        .vcek_for_report(&ReportView::new(&turin).unwrap(), Some(Product::Genoa))
+        .unwrap_err();
+    assert!(matches!(e, KdsError::Report(_)), "{e}");
+    assert_eq!(server.requests().len(), 2);
+    // A VLEK-signed report has no VCEK to fetch: no request.
+    let vlek_report = data("constellation/report_0216f1ce.bin");
+    let e = s
+        .kds
+        .vcek_for_report(&ReportView::new(&vlek_report).unwrap(), None)
+        .unwrap_err();
+    assert!(e.to_string().contains("VLEK"), "{e}");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn from_options_applies_flags() {
+    use snp_agent::kds::KdsOptions;
+    let server = vcek_server(milan_vcek());
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(Mutex::new(0usize));
+    let s2 = seen.clone();
+    let kds = Kds::from_options(KdsOptions {
+        kds_url: Some(server.url()),
+        cache_dir: Some(dir.path().to_path_buf()),
+        offline: false,
+        deadline: Some(Duration::from_secs(30)),
+        progress: Some(Arc::new(move |_: &Progress| *s2.lock().unwrap() += 1)),
+        anchors: None,
+    })
+    .unwrap();
+    assert_eq!(kds.cache().root(), dir.path());
+    assert!(!kds.is_offline());
+    let r = milan();
+    kds.vcek(r.product, &r.chip_id, &r.tcb).unwrap();
+    assert!(*seen.lock().unwrap() >= 3);
+    assert!(vcek_path(dir.path(), &r).exists());
+    let off = Kds::from_options(KdsOptions {
+        cache_dir: Some(dir.path().to_path_buf()),
+        offline: true,
+        ..KdsOptions::default()
+    })
+    .unwrap();
+    assert!(off.is_offline());
+    off.vcek(r.product, &r.chip_id, &r.tcb).unwrap();
+    assert_eq!(server.requests().len(), 1);
+}

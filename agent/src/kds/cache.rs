@@ -61,11 +61,13 @@ pub struct DiskCache {
 /// else `$HOME/.cache/snp-agent`. Empty variables count as unset; a relative
 /// `XDG_CACHE_HOME` is ignored, as the XDG spec says.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    let var = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
+    cache_dir_from(|k| std::env::var_os(k))
+}
+
+/// [`default_cache_dir`] over any variable lookup (testable without touching the process
+/// environment).
+fn cache_dir_from(lookup: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<PathBuf> {
+    let var = |k: &str| lookup(k).filter(|v| !v.is_empty()).map(PathBuf::from);
     if let Some(d) = var(CACHE_DIR_ENV) {
         return Some(d);
     }
@@ -226,6 +228,40 @@ pub fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, KdsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_dir_precedence() {
+        use std::collections::HashMap;
+        use std::ffi::OsString;
+        let env = |pairs: &[(&str, &str)]| {
+            let m: HashMap<String, OsString> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), OsString::from(v)))
+                .collect();
+            cache_dir_from(move |k| m.get(k).cloned())
+        };
+        let all = [
+            ("SNP_AGENT_CACHE_DIR", "/explicit"),
+            ("XDG_CACHE_HOME", "/xdg"),
+            ("HOME", "/home/u"),
+        ];
+        assert_eq!(env(&all), Some(PathBuf::from("/explicit")));
+        assert_eq!(env(&all[1..]), Some(PathBuf::from("/xdg/snp-agent")));
+        assert_eq!(
+            env(&all[2..]),
+            Some(PathBuf::from("/home/u/.cache/snp-agent"))
+        );
+        // Empty and relative values are ignored.
+        assert_eq!(
+            env(&[
+                ("SNP_AGENT_CACHE_DIR", ""),
+                ("XDG_CACHE_HOME", "rel"),
+                ("HOME", "/h")
+            ]),
+            Some(PathBuf::from("/h/.cache/snp-agent"))
+        );
+        assert_eq!(env(&[]), None);
+    }
 
     #[test]
     fn layout() {

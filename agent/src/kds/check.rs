@@ -339,6 +339,28 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let c = checker();
+            let h = HwId::from_chip_id(Product::Milan, &[1; 64]).unwrap();
+            if let Ok(der) = single_cert_der(&body) {
+                let _ = c.vcek(&h, &Tcb::new(1, 0, 1, 1), &der, NOW);
+            }
+            let _ = c.ca_chain_pem(Product::Milan, Endorser::Vcek, &body, NOW);
+            let _ = c.crl(Product::Milan, &body);
+        }
+
+        #[test]
+        fn mutated_real_vcek_never_accepted_for_another_tcb(pos in 0usize..1400, val in proptest::prelude::any::<u8>()) {
+            let mut m = VCEK_MILAN.to_vec();
+            if let Some(b) = m.get_mut(pos) { *b = val; }
+            let (h, t) = chip_and_tcb(REPORT_MILAN, Product::Milan);
+            let t2 = Tcb { bl: t.bl + 1, ..t };
+            proptest::prop_assert!(checker().vcek(&h, &t2, &m, NOW).is_err());
+        }
+    }
+
     #[test]
     fn single_cert_bodies() {
         assert_eq!(single_cert_der(VCEK_MILAN).unwrap(), VCEK_MILAN);

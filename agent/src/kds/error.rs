@@ -139,6 +139,10 @@ pub enum KdsError {
         detail: String,
     },
 
+    /// The report does not say which VCEK to fetch.
+    #[error("cannot derive a VCEK request from the report: {0}")]
+    Report(String),
+
     /// No cache directory could be determined.
     #[error("no certificate cache directory: set SNP_AGENT_CACHE_DIR, XDG_CACHE_HOME or HOME")]
     NoCacheDir,
