@@ -25,7 +25,7 @@
 //! passed (or was not applicable, which is recorded with its reason).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
@@ -268,58 +268,72 @@ pub enum CrlPolicy {
     Required,
 }
 
-/// Anchor checks done once per verifier rather than per report.
+/// Results of the anchor checks (ARK self-signature, ARK→ASK, ARK→ASVK), computed once per
+/// verifier and product on first use rather than per report.
 #[derive(Debug)]
-struct PreparedSet {
-    set: AnchorSet,
+struct AnchorResults {
     ark: Result<String, String>,
     ask: Option<Result<String, String>>,
     asvk: Option<Result<String, String>>,
 }
 
+#[derive(Debug)]
+struct PreparedSet {
+    set: AnchorSet,
+    results: OnceLock<AnchorResults>,
+}
+
 impl PreparedSet {
-    fn new(set: &AnchorSet, provider: &dyn CryptoProvider) -> PreparedSet {
-        let ark = set.ark();
-        let ark_result = ark
-            .check_ca()
-            .map_err(|e| e.to_string())
-            .and_then(|()| ark.verify_issued_by(ark, provider))
-            .map(|()| {
-                format!(
-                    "{} self-signed (RSASSA-PSS SHA-384)",
-                    ark.common_name().unwrap_or("ARK")
-                )
-            });
-        let inter = |c: &AmdCert| {
-            c.check_ca()
+    fn results(&self, provider: &dyn CryptoProvider) -> &AnchorResults {
+        self.results.get_or_init(|| {
+            let set = &self.set;
+            let ark = set.ark();
+            let ark_result = ark
+                .check_ca()
                 .map_err(|e| e.to_string())
-                .and_then(|()| c.verify_issued_by(ark, provider))
+                .and_then(|()| ark.verify_issued_by(ark, provider))
                 .map(|()| {
                     format!(
-                        "{} signed by {}",
-                        c.common_name().unwrap_or(c.role()),
+                        "{} self-signed (RSASSA-PSS SHA-384)",
                         ark.common_name().unwrap_or("ARK")
                     )
-                })
-        };
-        PreparedSet {
-            ark: ark_result,
-            ask: set.ask().map(inter),
-            asvk: set.asvk().map(inter),
-            set: set.clone(),
-        }
+                });
+            let inter = |c: &AmdCert| {
+                c.check_ca()
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| c.verify_issued_by(ark, provider))
+                    .map(|()| {
+                        format!(
+                            "{} signed by {}",
+                            c.common_name().unwrap_or(c.role()),
+                            ark.common_name().unwrap_or("ARK")
+                        )
+                    })
+            };
+            AnchorResults {
+                ark: ark_result,
+                ask: set.ask().map(inter),
+                asvk: set.asvk().map(inter),
+            }
+        })
     }
 
-    fn intermediate(&self, kind: CertKind) -> Option<(&AmdCert, &Result<String, String>)> {
+    fn intermediate<'a>(
+        &'a self,
+        kind: CertKind,
+        provider: &dyn CryptoProvider,
+    ) -> Option<(&'a AmdCert, &'a Result<String, String>)> {
+        let r = self.results(provider);
         match kind {
-            CertKind::Vcek => self.set.ask().zip(self.ask.as_ref()),
-            CertKind::Vlek => self.set.asvk().zip(self.asvk.as_ref()),
+            CertKind::Vcek => self.set.ask().zip(r.ask.as_ref()),
+            CertKind::Vlek => self.set.asvk().zip(r.asvk.as_ref()),
         }
     }
 }
 
 /// Verifies SNP evidence against a fixed set of trust anchors with one crypto provider.
-/// Cheap to clone and share; anchor signatures are checked once, at construction.
+/// Cheap to clone and share (clones share the anchor-check cache); anchor signatures are
+/// checked once per product, on first use.
 #[derive(Debug, Clone)]
 pub struct Verifier {
     source: AnchorSource,
@@ -364,6 +378,24 @@ impl VerifiedVek {
     /// notAfter (UNIX seconds).
     pub fn not_after(&self) -> u64 {
         self.not_after
+    }
+}
+
+/// A CRL whose ARK signature verified and which revokes none of the anchors.
+#[derive(Debug, Clone)]
+pub struct VerifiedCrl {
+    crl: Crl,
+    current: bool,
+}
+
+impl VerifiedCrl {
+    /// The parsed CRL (DER via [`Crl::der`]).
+    pub fn crl(&self) -> &Crl {
+        &self.crl
+    }
+    /// Whether the verification time lies within thisUpdate..nextUpdate.
+    pub fn is_current(&self) -> bool {
+        self.current
     }
 }
 
@@ -607,7 +639,10 @@ impl Verifier {
         let prepared = anchors
             .sets()
             .iter()
-            .map(|s| PreparedSet::new(s, &*provider))
+            .map(|s| PreparedSet {
+                set: s.clone(),
+                results: OnceLock::new(),
+            })
             .collect();
         Verifier {
             source: anchors.source(),
@@ -835,6 +870,7 @@ impl Verifier {
             }
             Some(p) => {
                 let r = p
+                    .results(&*self.provider)
                     .ark
                     .clone()
                     .map_err(|d| no_anchor(check::ARK_SELF_SIGNATURE, d));
@@ -842,7 +878,7 @@ impl Verifier {
                     check::ARK_SELF_SIGNATURE,
                     r.map(|d| format!("{d} [{source}]")),
                 );
-                match p.intermediate(kind) {
+                match p.intermediate(kind, &*self.provider) {
                     None => {
                         let msg = format!(
                             "no {} for {product} among the {source} trust anchors",
@@ -1130,17 +1166,22 @@ impl Verifier {
             check: check::ARK_SELF_SIGNATURE,
             detail: format!("no trust anchors for {product}"),
         })?;
-        p.ark.clone().map_err(|d| VerifyError::Chain {
-            check: check::ARK_SELF_SIGNATURE,
-            detail: d,
-        })?;
-        let (inter, res) = p.intermediate(kind).ok_or_else(|| VerifyError::Chain {
-            check: check::ASK_SIGNED_BY_ARK,
-            detail: format!(
-                "no {} for {product} among the trust anchors",
-                kind.intermediate_role()
-            ),
-        })?;
+        p.results(&*self.provider)
+            .ark
+            .clone()
+            .map_err(|d| VerifyError::Chain {
+                check: check::ARK_SELF_SIGNATURE,
+                detail: d,
+            })?;
+        let (inter, res) =
+            p.intermediate(kind, &*self.provider)
+                .ok_or_else(|| VerifyError::Chain {
+                    check: check::ASK_SIGNED_BY_ARK,
+                    detail: format!(
+                        "no {} for {product} among the trust anchors",
+                        kind.intermediate_role()
+                    ),
+                })?;
         res.clone().map_err(|d| VerifyError::Chain {
             check: check::ASK_SIGNED_BY_ARK,
             detail: d,
@@ -1172,6 +1213,126 @@ impl Verifier {
             csp_id: ext.csp_id.clone(),
             not_after: vek.not_after(),
         })
+    }
+
+    fn anchor_set(&self, product: Product) -> Result<&PreparedSet, VerifyError> {
+        let p = self.prepared(product).ok_or_else(|| VerifyError::Chain {
+            check: check::ARK_SELF_SIGNATURE,
+            detail: format!("no trust anchors for {product}"),
+        })?;
+        p.results(&*self.provider)
+            .ark
+            .clone()
+            .map_err(|d| VerifyError::Chain {
+                check: check::ARK_SELF_SIGNATURE,
+                detail: d,
+            })?;
+        Ok(p)
+    }
+
+    fn anchor_intermediate<'a>(
+        &self,
+        p: &'a PreparedSet,
+        product: Product,
+        kind: CertKind,
+    ) -> Result<&'a AmdCert, VerifyError> {
+        let (inter, res) =
+            p.intermediate(kind, &*self.provider)
+                .ok_or_else(|| VerifyError::Chain {
+                    check: check::ASK_SIGNED_BY_ARK,
+                    detail: format!(
+                        "no {} for {product} among the trust anchors",
+                        kind.intermediate_role()
+                    ),
+                })?;
+        res.clone().map_err(|d| VerifyError::Chain {
+            check: check::ASK_SIGNED_BY_ARK,
+            detail: d,
+        })?;
+        Ok(inter)
+    }
+
+    /// Check a CA chain served by KDS (`cert_chain`) or a host — the intermediate (ASK for
+    /// `Vcek`, ASVK for `Vlek`) and the ARK — against the trust anchors. Both must be the
+    /// anchors' certificates (byte-identical, or the same public key with a valid ARK
+    /// signature); the anchors' own checks and validity at the verification time must pass.
+    /// The served certificates never replace the anchors.
+    pub fn verify_ca_chain(
+        &self,
+        product: Product,
+        kind: CertKind,
+        intermediate_der: &[u8],
+        ark_der: &[u8],
+    ) -> Result<(), VerifyError> {
+        let time = self.now();
+        let p = self.anchor_set(product)?;
+        let inter = self.anchor_intermediate(p, product, kind)?;
+        let ark = p.set.ark();
+        let role = kind.intermediate_role();
+        let host_ark =
+            AmdCert::from_der("ARK", ark_der).map_err(|err| VerifyError::HostCertificate {
+                role: "ARK",
+                detail: err.to_string(),
+            })?;
+        self.same_as_anchor(&host_ark, ark, ark)?;
+        let host_inter = AmdCert::from_der(role, intermediate_der).map_err(|err| {
+            VerifyError::HostCertificate {
+                role,
+                detail: err.to_string(),
+            }
+        })?;
+        self.same_as_anchor(&host_inter, inter, ark)?;
+        for c in [ark, inter, &host_ark, &host_inter] {
+            c.check_validity(time).map_err(VerifyError::Validity)?;
+        }
+        Ok(())
+    }
+
+    /// [`Verifier::verify_vek`] with an intermediate (ASK/ASVK) served beside the certificate,
+    /// which must be the anchor's (see [`Verifier::verify_ca_chain`]); it is only compared,
+    /// the chain is always built from the anchors.
+    pub fn verify_vek_with_hint(
+        &self,
+        vek_der: &[u8],
+        product: Product,
+        intermediate_hint: Option<&[u8]>,
+    ) -> Result<VerifiedVek, VerifyError> {
+        let verified = self.verify_vek(vek_der, product)?;
+        if let Some(hint) = intermediate_hint {
+            let kind = verified.kind();
+            let p = self.anchor_set(product)?;
+            let inter = self.anchor_intermediate(p, product, kind)?;
+            let role = kind.intermediate_role();
+            let host =
+                AmdCert::from_der(role, hint).map_err(|err| VerifyError::HostCertificate {
+                    role,
+                    detail: err.to_string(),
+                })?;
+            self.same_as_anchor(&host, inter, p.set.ark())?;
+        }
+        Ok(verified)
+    }
+
+    /// Check a CRL for `product` (as served by KDS `/vcek/v1/{P}/crl` or `/vlek/v1/{P}/crl`):
+    /// ARK signature, and that it does not revoke the anchors' ASK/ASVK (an error either way).
+    /// Freshness at the verification time is *reported*, not enforced, so an offline cache
+    /// can keep a stale CRL and the core [`Verifier::verify`] decides (it rejects stale CRLs).
+    pub fn verify_crl(&self, product: Product, crl_der: &[u8]) -> Result<VerifiedCrl, VerifyError> {
+        let time = self.now();
+        let p = self.anchor_set(product)?;
+        let crl = Crl::from_der(crl_der).map_err(VerifyError::Crl)?;
+        crl.verify_signature(p.set.ark(), &*self.provider)
+            .map_err(VerifyError::Crl)?;
+        for c in [p.set.ask(), p.set.asvk()].into_iter().flatten() {
+            if crl.is_revoked(c.serial()) {
+                return Err(VerifyError::Crl(CrlError::Revoked {
+                    role: c.role(),
+                    serial: c.serial_hex(),
+                }));
+            }
+        }
+        let current = crl.check_current(time).is_ok();
+        Ok(VerifiedCrl { crl, current })
     }
 }
 
