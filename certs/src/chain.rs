@@ -656,6 +656,71 @@ mod tests {
         .is_err());
     }
 
+    /// AlgorithmIdentifier DER for RSASSA-PSS with `params` (the SEQUENCE contents).
+    fn pss_alg(params: &[u8]) -> AlgorithmIdentifierOwned {
+        let mut p = vec![0x30, u8::try_from(params.len()).expect("short")];
+        p.extend_from_slice(params);
+        AlgorithmIdentifierOwned {
+            oid: ID_RSASSA_PSS,
+            parameters: Some(der::Any::from_der(&p).expect("params")),
+        }
+    }
+
+    // [0] sha384 (with NULL), [1] mgf1(sha384 with NULL), [2] salt 48, as AMD encodes them.
+    const HASH: &[u8] = &[
+        0xa0, 0x0f, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02,
+        0x05, 0x00,
+    ];
+    const MGF: &[u8] = &[
+        0xa1, 0x1c, 0x30, 0x1a, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x08,
+        0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00,
+    ];
+    const SALT48: &[u8] = &[0xa2, 0x03, 0x02, 0x01, 0x30];
+
+    #[test]
+    fn pss_parameters() {
+        let ok = [HASH, MGF, SALT48].concat();
+        assert!(
+            check_pss_sha384("T", &pss_alg(&ok)).is_ok(),
+            "trailerField omitted (67-byte form)"
+        );
+        let explicit_trailer = [HASH, MGF, SALT48, &[0xa3, 0x03, 0x02, 0x01, 0x01]].concat();
+        assert!(
+            check_pss_sha384("T", &pss_alg(&explicit_trailer)).is_ok(),
+            "trailerField 1 (72-byte form)"
+        );
+        let trailer2 = [HASH, MGF, SALT48, &[0xa3, 0x03, 0x02, 0x01, 0x02]].concat();
+        assert!(
+            check_pss_sha384("T", &pss_alg(&trailer2)).is_err(),
+            "trailerField 2"
+        );
+        let salt32 = [HASH, MGF, &[0xa2, 0x03, 0x02, 0x01, 0x20]].concat();
+        assert!(check_pss_sha384("T", &pss_alg(&salt32)).is_err(), "salt 32");
+        assert!(
+            check_pss_sha384("T", &pss_alg(&[HASH, MGF].concat())).is_err(),
+            "default salt 20"
+        );
+        assert!(
+            check_pss_sha384("T", &pss_alg(&[MGF, SALT48].concat())).is_err(),
+            "default hash SHA-1"
+        );
+        assert!(
+            check_pss_sha384("T", &pss_alg(&[HASH, SALT48].concat())).is_err(),
+            "default MGF1-SHA-1"
+        );
+        let mut mgf256 = MGF.to_vec();
+        mgf256[29 - 2] = 0x01; // sha384 (..04 02 02) -> sha256 (..04 02 01) inside MGF1
+        assert!(
+            check_pss_sha384("T", &pss_alg(&[HASH, &mgf256[..], SALT48].concat())).is_err(),
+            "MGF1-SHA-256"
+        );
+        let no_params = AlgorithmIdentifierOwned {
+            oid: ID_RSASSA_PSS,
+            parameters: None,
+        };
+        assert!(check_pss_sha384("T", &no_params).is_err());
+    }
+
     proptest! {
         #[test]
         fn cert_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..3000)) {
