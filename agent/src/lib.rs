@@ -4,3 +4,8 @@
 pub mod backend;
 pub mod ioctl;
 pub mod kds;
+pub mod evidence;
+pub mod exit_code;
+pub mod policy;
+pub mod binding;
+pub mod serve;
