@@ -7,5 +7,3 @@ pub mod kds;
 pub mod evidence;
 pub mod exit_code;
 pub mod policy;
-pub mod binding;
-pub mod serve;
