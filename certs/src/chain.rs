@@ -257,7 +257,10 @@ impl AmdCert {
             ));
         }
         let parts = split_signed(der).map_err(|e| malformed(role, e))?;
-        let tbs_start = parts.tbs.as_ptr() as usize - der.as_ptr() as usize;
+        // `parts.tbs` is a sub-slice of `der` (the reader borrows); its offset locates the TBS.
+        let tbs_start = (parts.tbs.as_ptr() as usize)
+            .checked_sub(der.as_ptr() as usize)
+            .ok_or_else(|| malformed(role, "TBS outside the certificate"))?;
         let tbs = tbs_start..tbs_start + parts.tbs.len();
         let signature = parts.signature.to_vec();
         let cert = Certificate::from_der(der).map_err(|e| malformed(role, e))?;

@@ -1013,7 +1013,10 @@ impl Verifier {
                         report: hex(report_id.get(..8).unwrap_or_default()),
                         cert: hex(hw.get(..8).unwrap_or_default()),
                     }),
-                    Err(err) => checks.fail(VerifyError::Certificate(err)),
+                    Err(err) => checks.fail(VerifyError::ChipIdMismatch {
+                        report: hex(report_id.get(..8).unwrap_or_default()),
+                        cert: format!("(unusable: {err})"),
+                    }),
                 }
             }
         }

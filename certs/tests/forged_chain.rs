@@ -274,6 +274,20 @@ fn isolated_chip_id_mismatch() {
             Err(VerifyError::ChipIdMismatch { .. })
         ));
     }
+    // A Turin-length (8-byte) hwID on a Milan VCEK cannot bind a Milan chip.
+    let f = forgery_with(
+        |tbs| set_ext(tbs, "1.3.6.1.4.1.3704.1.4", vec![0x5A; 8]),
+        |_| {},
+    );
+    let out = run(
+        &forged_anchors(&f),
+        &available_providers()[0],
+        &f.report,
+        &Endorsements::new(f.vcek.clone()),
+    );
+    assert_eq!(out.failed(), [check::CHIP_ID_BINDING]);
+    let names: Vec<&str> = out.checks.iter().map(|c| c.name).collect();
+    assert_eq!(names, check::ALL);
 }
 
 #[test]

@@ -770,7 +770,8 @@ fn manifest_accept_pairs_verify() {
                         || (may_skip && c.status == CheckStatus::Skipped);
                     assert!(ok, "{report}: {c:?}");
                 }
-                assert_eq!(ev.checks().len(), check::ALL.len());
+                let names: Vec<&str> = ev.checks().iter().map(|c| c.name).collect();
+                assert_eq!(names, check::ALL);
             }
         }
     }
@@ -875,6 +876,8 @@ fn manifest_reject_pairs_fail_for_the_stated_reason() {
                     "{report}"
                 );
             }
+            let names: Vec<&str> = out.checks.iter().map(|c| c.name).collect();
+            assert_eq!(names, check::ALL, "{report}");
             let first = out.result.as_ref().err().map(VerifyError::check);
             assert!(first.is_some_and(|c| failed.contains(&c)));
             // With AMD's pinned roots the same pairs are rejected too — except the cross-chain
@@ -1588,7 +1591,8 @@ mod never_panics {
             if let Some(b) = vek.get_mut(cpos) { *b = cval; }
             vek.truncate(ccut.min(vek.len()));
             let out = v.verify_detailed(&report, &Endorsements::new(vek.clone()).with_host_chain(Some(vek.clone()), Some(vek)));
-            prop_assert_eq!(out.checks.len(), check::ALL.len());
+            let names: Vec<&str> = out.checks.iter().map(|c| c.name).collect();
+            prop_assert_eq!(names, check::ALL.to_vec());
         }
 
         /// Arbitrary bytes as a VCEK.
