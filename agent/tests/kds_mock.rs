@@ -413,6 +413,41 @@ fn response_slower_than_the_deadline() {
 }
 
 #[test]
+fn per_request_timeout_then_retry_succeeds() {
+    // The first answer stalls past the per-request timeout (well inside the deadline): the
+    // client gives up on that request, backs off and asks again.
+    let vcek = milan_vcek();
+    let server = MockKds::start(move |_, n| {
+        let r = Reply::ok(vcek.clone());
+        if n == 0 {
+            r.delayed(Duration::from_secs(3))
+        } else {
+            r
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let r = milan();
+    let clock = Arc::new(FakeClock::starting_now());
+    let client = KdsClient::new(&server.url())
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_policy(RetryPolicy {
+            request_timeout: Duration::from_millis(300),
+            ..policy()
+        });
+    let kds = Kds::new(client, DiskCache::new(dir.path()));
+    let started = Instant::now();
+    kds.vcek(r.product, &r.chip_id, &r.tcb).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.requests().len(), 2);
+    assert_eq!(clock.sleeps(), vec![Duration::from_secs(1)]);
+}
+
+#[test]
 fn garbage_body_is_rejected_and_not_cached() {
     let server =
         MockKds::start(|_, _| Reply::ok(b"<html><body>Service busy</body></html>".to_vec()));
@@ -648,6 +683,44 @@ fn cert_chain_fetched_checked_and_cached() {
         server.requests(),
         vec!["/vcek/v1/Milan/cert_chain", "/vcek/v1/Genoa/cert_chain"]
     );
+}
+
+#[test]
+fn vlek_and_other_product_chains() {
+    let server = MockKds::start(|path, _| {
+        let file = match path {
+            "/vlek/v1/Milan/cert_chain" => "go-sev-guest/ask_ark_milan_vlek.pem",
+            "/vcek/v1/Genoa/cert_chain" => "go-sev-guest/ask_ark_genoa.pem",
+            "/vlek/v1/Turin/cert_chain" => "go-sev-guest/ask_ark_turin_vlek.pem",
+            // A VCEK chain served where the VLEK chain belongs.
+            "/vlek/v1/Genoa/cert_chain" => "go-sev-guest/ask_ark_genoa.pem",
+            _ => return Reply::status(404),
+        };
+        Reply::ok(data(file))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let s = kds(&server.url(), dir.path());
+    for (p, e) in [
+        (Product::Milan, Endorser::Vlek),
+        (Product::Genoa, Endorser::Vcek),
+        (Product::Turin, Endorser::Vlek),
+    ] {
+        let c = s.kds.ca_chain(p, e).unwrap();
+        assert_eq!((c.product, c.endorser), (p, e));
+        assert!(DiskCache::new(dir.path()).chain_path(p, e).exists());
+    }
+    let e = s.kds.ca_chain(Product::Genoa, Endorser::Vlek).unwrap_err();
+    assert!(matches!(e, KdsError::Rejected { .. }), "{e}");
+    let e = s.kds.ca_chain(Product::Turin, Endorser::Vcek).unwrap_err();
+    assert!(matches!(e, KdsError::NotFound { .. }), "{e}");
+    assert!(e.to_string().contains("product line"), "{e}");
+}
+
+#[test]
+fn kds_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Kds>();
+    assert_send_sync::<KdsClient>();
 }
 
 #[test]
