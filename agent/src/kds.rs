@@ -356,19 +356,28 @@ impl Kds {
             Ok(der)
         };
         if let Some((path, bytes)) = self.cache.read_vcek(hwid, tcb)? {
-            let der = check(&bytes).map_err(|e| stored_error(&what, &path, e))?;
-            self.progress(Progress::CacheHit {
-                what,
-                path: Some(path.clone()),
-            });
-            let v = Vcek {
-                hwid: hwid.clone(),
-                tcb: *tcb,
-                der,
-                source: Source::Disk(path),
-            };
-            self.memory_lock().insert(key, MemVal::Vcek(v.clone()));
-            return Ok(v);
+            match check(&bytes) {
+                Ok(der) => {
+                    self.progress(Progress::CacheHit {
+                        what,
+                        path: Some(path.clone()),
+                    });
+                    let v = Vcek {
+                        hwid: hwid.clone(),
+                        tcb: *tcb,
+                        der,
+                        source: Source::Disk(path),
+                    };
+                    self.memory_lock().insert(key, MemVal::Vcek(v.clone()));
+                    return Ok(v);
+                }
+                Err(e) if self.offline => return Err(stored_error(&what, &path, e)),
+                // Online, a stored entry that no longer verifies (expired, damaged,
+                // hand-placed wrongly) is replaced by a fresh, verified one.
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = ?e, "cached VCEK does not verify; refetching");
+                }
+            }
         }
         let path = self.cache.vcek_path(hwid, tcb);
         if self.offline {
@@ -407,19 +416,31 @@ impl Kds {
         let now = self.now();
         let path = self.cache.chain_path(product, endorser);
         let url = self.client.urls().cert_chain(product, endorser);
-        let (body, source) = match cache::read_bounded(&path)? {
-            Some(b) => (b, Source::Disk(path.clone())),
+        let mut stored = None;
+        if let Some(b) = cache::read_bounded(&path)? {
+            let src = Source::Disk(path.clone());
+            match self.checker.ca_chain_pem(product, endorser, &b, now) {
+                Ok(pair) => stored = Some((b, src, pair)),
+                Err(e) if self.offline => return Err(source_error(&what, &src, e)),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = ?e, "cached chain does not verify; refetching");
+                }
+            }
+        }
+        let (body, source, (inter, ark)) = match stored {
+            Some(x) => x,
             None if self.offline => return Err(KdsError::NotCached { what, path, url }),
             None => {
                 let deadline = Deadline::after(&**self.client.clock(), self.deadline);
                 let f = self.client.fetch_cert_chain(product, endorser, &deadline)?;
-                (f.body, Source::Network(f.url))
+                let src = Source::Network(f.url);
+                let pair = self
+                    .checker
+                    .ca_chain_pem(product, endorser, &f.body, now)
+                    .map_err(|e| source_error(&what, &src, e))?;
+                (f.body, src, pair)
             }
         };
-        let (inter, ark) = self
-            .checker
-            .ca_chain_pem(product, endorser, &body, now)
-            .map_err(|e| source_error(&what, &source, e))?;
         match &source {
             Source::Network(_) => {
                 self.cache.write_atomic(&path, &body)?;

@@ -625,6 +625,21 @@ fn tampered_cache_entry_is_rejected() {
         .vcek(r.product, &r.chip_id, &r.tcb)
         .unwrap_err();
     assert!(matches!(e, KdsError::Rejected { .. }), "{e}");
+    // Online, the bad entry is replaced by a fetched, verified one.
+    let server = vcek_server(milan_vcek());
+    let s = kds(&server.url(), dir.path());
+    let v = s.kds.vcek(r.product, &r.chip_id, &r.tcb).unwrap();
+    assert!(matches!(v.source, Source::Network(_)));
+    assert_eq!(std::fs::read(&path).unwrap(), milan_vcek());
+    // Same for a damaged chain file.
+    let chain_path = DiskCache::new(dir.path()).chain_path(Product::Milan, Endorser::Vcek);
+    std::fs::write(
+        &chain_path,
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let off = kds(&server.url(), dir.path()).kds.offline(true);
+    assert!(off.ca_chain(Product::Milan, Endorser::Vcek).is_err());
 }
 
 #[test]
