@@ -177,6 +177,7 @@ pub struct Kds {
     offline: bool,
     deadline: Duration,
     checker: Checker,
+    provider: Arc<dyn CryptoProvider>,
     memory: Mutex<HashMap<MemKey, MemVal>>,
 }
 
@@ -199,10 +200,8 @@ impl Kds {
             cache,
             offline: false,
             deadline: DEFAULT_DEADLINE,
-            checker: Checker {
-                anchors: TrustAnchors::amd(),
-                provider: default_provider(),
-            },
+            checker: Checker::new(TrustAnchors::amd(), default_provider()),
+            provider: default_provider(),
             memory: Mutex::new(HashMap::new()),
         }
     }
@@ -238,14 +237,15 @@ impl Kds {
 
     /// Verify against these anchors instead of AMD's pinned roots (e.g. the simulator's).
     pub fn with_trust_anchors(mut self, anchors: TrustAnchors) -> Kds {
-        self.checker.anchors = anchors;
+        self.checker = Checker::new(anchors, self.provider.clone());
         self.memory_lock().clear();
         self
     }
 
     /// Use this crypto provider for the checks.
     pub fn with_provider(mut self, provider: Arc<dyn CryptoProvider>) -> Kds {
-        self.checker.provider = provider;
+        self.checker = Checker::new(self.checker.anchors().clone(), provider.clone());
+        self.provider = provider;
         self
     }
 
@@ -474,39 +474,45 @@ impl Kds {
         let what = format!("{product} {endorser} CRL");
         let key = MemKey::Crl(product, endorser);
         let now = self.now();
+        let is_current = |der: &[u8]| {
+            snp_certs::crl::Crl::from_der(der).is_ok_and(|c| c.check_current(now).is_ok())
+        };
         let mem = match self.memory_lock().get(&key) {
             Some(MemVal::Crl(c)) => Some(c.clone()),
             _ => None,
         };
-        let is_current = |der: &[u8]| {
-            snp_certs::crl::Crl::from_der(der).is_ok_and(|c| c.check_current(now).is_ok())
-        };
-        if let Some(c) = &mem {
+        if let Some(c) = mem {
             if self.offline || is_current(&c.der) {
                 self.progress(Progress::CacheHit { what, path: None });
                 return Ok(CrlFile {
                     source: Source::Memory,
-                    ..c.clone()
+                    ..c
                 });
             }
         }
         let path = self.cache.crl_path(product, endorser);
         let url = self.client.urls().crl(product, endorser);
-        let cached = match cache::read_bounded(&path)? {
-            Some(b) => {
-                let src = Source::Disk(path.clone());
-                self.checker
-                    .crl(product, &b)
-                    .map_err(|e| source_error(&what, &src, e))?;
-                Some(CrlFile {
-                    product,
-                    endorser,
-                    der: b,
-                    source: src,
-                })
+        // A stored CRL that verifies, and whether it is current.
+        let mut cached: Option<(CrlFile, bool)> = None;
+        if let Some(b) = cache::read_bounded(&path)? {
+            let src = Source::Disk(path.clone());
+            match self.checker.crl(product, &b, now) {
+                Ok(v) => {
+                    let current = v.is_current();
+                    let file = CrlFile {
+                        product,
+                        endorser,
+                        der: b,
+                        source: src,
+                    };
+                    cached = Some((file, current));
+                }
+                Err(e) if self.offline => return Err(source_error(&what, &src, e)),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = ?e, "cached CRL does not verify; refetching");
+                }
             }
-            None => None,
-        };
+        }
         let use_cached = |c: CrlFile| {
             self.progress(Progress::CacheHit {
                 what: what.clone(),
@@ -516,23 +522,25 @@ impl Kds {
                 .insert(key.clone(), MemVal::Crl(c.clone()));
             c
         };
-        match cached {
-            Some(c) if self.offline || is_current(&c.der) => return Ok(use_cached(c)),
+        let stale = match cached {
+            Some((c, current)) if self.offline || current => return Ok(use_cached(c)),
+            Some((c, _)) => Some(c),
             None if self.offline => return Err(KdsError::NotCached { what, path, url }),
-            _ => {}
-        }
+            None => None,
+        };
         let deadline = Deadline::after(&**self.client.clock(), self.deadline);
-        let fetched = match self.client.fetch_crl(product, endorser, &deadline) {
-            Ok(f) => f,
-            Err(e) if e.is_network() && cached.is_some() => {
+        let fetched = match (self.client.fetch_crl(product, endorser, &deadline), stale) {
+            (Ok(f), _) => f,
+            // KDS unreachable: a stale CRL is better than none; the verifier reports it stale.
+            (Err(e), Some(c)) if e.is_network() => {
                 tracing::warn!(error = %e, "cannot refresh the stale cached CRL; using it");
-                return Ok(use_cached(cached.expect("checked is_some")));
+                return Ok(use_cached(c));
             }
-            Err(e) => return Err(e),
+            (Err(e), _) => return Err(e),
         };
         let src = Source::Network(fetched.url.clone());
         self.checker
-            .crl(product, &fetched.body)
+            .crl(product, &fetched.body, now)
             .map_err(|e| source_error(&what, &src, e))?;
         self.cache.write_atomic(&path, &fetched.body)?;
         self.progress(Progress::Stored {

@@ -2,9 +2,11 @@
 //! cached or handed out: a certificate that does not chain to the trust anchors, or a VCEK for
 //! another chip or TCB than the one asked for, is never cached.
 //!
-//! The checks are built from `snp_certs`' primitives (certificate parsing, RSASSA-PSS issuer
-//! signature, validity, CA/end-entity profile, AMD extensions, CRL signature); the trust
-//! anchors are AMD's pinned roots unless the caller chose explicit ones.
+//! The chain, profile, validity and CRL-signature checks are `snp_certs`' own
+//! ([`Verifier::verify_vek`], [`Verifier::verify_ca_chain`], [`Verifier::verify_crl`]), so
+//! they are the same ones the report verifier applies; what this module adds is the binding
+//! to the request (product, hwID and TCB equal to what was asked for) and the split between
+//! "not a certificate at all" (a bad body) and "a certificate we must not accept".
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,8 +16,9 @@ use snp_certs::crl::Crl;
 use snp_certs::crypto::CryptoProvider;
 use snp_certs::kds::{Endorser, HwId};
 use snp_certs::product::Product;
-use snp_certs::roots::{AnchorSet, TrustAnchors};
+use snp_certs::roots::TrustAnchors;
 use snp_certs::tcb::Tcb;
+use snp_certs::verify::{VerifiedCrl, VerifiedVek, Verifier};
 
 /// Why a fetched or stored item was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,77 +41,51 @@ pub(crate) fn kind_of(e: Endorser) -> CertKind {
     }
 }
 
-/// The anchors and provider every check uses.
+/// The trust anchors and the verifier built on them (which checks each anchor chain once
+/// and shares that across clones).
 #[derive(Debug, Clone)]
 pub(crate) struct Checker {
-    pub(crate) anchors: TrustAnchors,
-    pub(crate) provider: Arc<dyn CryptoProvider>,
+    anchors: TrustAnchors,
+    verifier: Verifier,
+}
+
+fn rejected(e: impl std::fmt::Display) -> CheckError {
+    CheckError::Rejected(e.to_string())
 }
 
 impl Checker {
-    fn anchor_set(&self, product: Product) -> Result<&AnchorSet, CheckError> {
-        self.anchors.get(product).ok_or_else(|| {
-            CheckError::Rejected(format!("no trust anchor (ARK) configured for {product}"))
-        })
+    pub(crate) fn new(anchors: TrustAnchors, provider: Arc<dyn CryptoProvider>) -> Checker {
+        let verifier = Verifier::with_provider(anchors.clone(), provider);
+        Checker { anchors, verifier }
     }
 
-    /// The anchor's intermediate for `kind`, checked to be signed by the anchor's ARK.
-    fn anchored_intermediate(
-        &self,
-        set: &AnchorSet,
-        kind: CertKind,
-    ) -> Result<AmdCert, CheckError> {
-        let product = set.product();
-        let inter = set.intermediate(kind).ok_or_else(|| {
-            CheckError::Rejected(format!(
-                "no {} configured in the {product} trust anchors",
-                kind.intermediate_role()
-            ))
-        })?;
-        inter
-            .verify_issued_by(set.ark(), &*self.provider)
-            .map_err(CheckError::Rejected)?;
-        Ok(inter.clone())
+    pub(crate) fn anchors(&self) -> &TrustAnchors {
+        &self.anchors
     }
 
-    /// A VCEK fetched for `hwid` at `tcb`: signed by the anchored ASK, valid at `time`, an
-    /// end-entity `SEV-VCEK` certificate of the same product whose hwID and TCB extensions
-    /// equal the request.
+    fn at(&self, time: u64) -> Verifier {
+        self.verifier.clone().at_unix(time)
+    }
+
+    /// A VCEK fetched for `hwid` at `tcb`: chained to the anchored ASK and valid at `time`
+    /// (`Verifier::verify_vek`), and its product, hwID and TCB extensions equal the request.
     pub(crate) fn vcek(
         &self,
         hwid: &HwId,
         tcb: &Tcb,
         der: &[u8],
         time: u64,
-    ) -> Result<AmdCert, CheckError> {
+    ) -> Result<VerifiedVek, CheckError> {
         let product = hwid.product();
-        let cert =
-            AmdCert::from_der("VCEK", der).map_err(|e| CheckError::Malformed(e.to_string()))?;
-        let set = self.anchor_set(product)?;
-        let ask = self.anchored_intermediate(set, CertKind::Vcek)?;
-        let rejected = |s: String| CheckError::Rejected(s);
-        if cert.common_name() != Some(CertKind::Vcek.common_name()) {
+        AmdCert::from_der("VCEK", der).map_err(|e| CheckError::Malformed(e.to_string()))?;
+        let v = self.at(time).verify_vek(der, product).map_err(rejected)?;
+        if v.kind() != CertKind::Vcek {
             return Err(rejected(format!(
-                "subject CN is {:?}, not {:?}",
-                cert.common_name().unwrap_or(""),
-                CertKind::Vcek.common_name()
+                "a {} was served where a VCEK was asked for",
+                v.kind()
             )));
         }
-        cert.check_end_entity()
-            .map_err(|e| rejected(e.to_string()))?;
-        cert.verify_issued_by(&ask, &*self.provider)
-            .map_err(|e| rejected(format!("not issued by the {product} ASK: {e}")))?;
-        cert.check_validity(time).map_err(rejected)?;
-        let ext = cert.amd_extensions();
-        let cert_product = ext.product("VCEK").map_err(|e| rejected(e.to_string()))?;
-        if cert_product != product {
-            return Err(rejected(format!(
-                "certificate is for {cert_product}, the request was for {product}"
-            )));
-        }
-        let cert_hwid = ext
-            .hw_id_for("VCEK", product)
-            .map_err(|e| rejected(e.to_string()))?;
+        let cert_hwid = v.hw_id().unwrap_or_default();
         if cert_hwid != hwid.as_bytes() {
             return Err(rejected(format!(
                 "certificate is for another chip: hwID {} but {} was requested",
@@ -116,21 +93,17 @@ impl Checker {
                 hwid.to_hex()
             )));
         }
-        let cert_tcb = ext
-            .tcb("VCEK", product)
-            .map_err(|e| rejected(e.to_string()))?;
-        if cert_tcb != *tcb {
+        if v.tcb() != *tcb {
             return Err(rejected(format!(
-                "certificate is for TCB {cert_tcb}, but {tcb} was requested"
+                "certificate is for TCB {}, but {tcb} was requested",
+                v.tcb()
             )));
         }
-        Ok(cert)
+        Ok(v)
     }
 
-    /// A CA chain (intermediate then ARK, DER each) for `product`: the ARK must be the
-    /// anchor's ARK (same public key) and the intermediate must be signed by it, be a CA and be
-    /// valid at `time`. If the anchors hold an intermediate of this kind, the fetched one must
-    /// carry the same key.
+    /// A CA chain (intermediate then ARK, DER each) for `product`: both must be the
+    /// anchors' own certificates (same key, validly signed) and valid at `time`.
     pub(crate) fn ca_chain(
         &self,
         product: Product,
@@ -140,33 +113,12 @@ impl Checker {
         time: u64,
     ) -> Result<(), CheckError> {
         let kind = kind_of(endorser);
-        let role = kind.intermediate_role();
-        let inter = AmdCert::from_der(role, intermediate_der)
+        AmdCert::from_der(kind.intermediate_role(), intermediate_der)
             .map_err(|e| CheckError::Malformed(e.to_string()))?;
-        let ark =
-            AmdCert::from_der("ARK", ark_der).map_err(|e| CheckError::Malformed(e.to_string()))?;
-        let set = self.anchor_set(product)?;
-        let rejected = |s: String| CheckError::Rejected(s);
-        if ark.spki_der() != set.ark().spki_der() {
-            return Err(rejected(format!(
-                "the ARK {:?} is not the trusted {product} ARK (different key)",
-                ark.common_name().unwrap_or("?")
-            )));
-        }
-        if let Some(pinned) = set.intermediate(kind) {
-            if pinned.spki_der() != inter.spki_der() {
-                return Err(rejected(format!(
-                    "the {role} {:?} is not the trusted {product} {role} (different key)",
-                    inter.common_name().unwrap_or("?")
-                )));
-            }
-        }
-        inter.check_ca().map_err(|e| rejected(e.to_string()))?;
-        inter
-            .verify_issued_by(set.ark(), &*self.provider)
-            .map_err(|e| rejected(format!("not issued by the trusted {product} ARK: {e}")))?;
-        inter.check_validity(time).map_err(rejected)?;
-        Ok(())
+        AmdCert::from_der("ARK", ark_der).map_err(|e| CheckError::Malformed(e.to_string()))?;
+        self.at(time)
+            .verify_ca_chain(product, kind, intermediate_der, ark_der)
+            .map_err(rejected)
     }
 
     /// A KDS `cert_chain` body: PEM, exactly two certificates, intermediate then ARK.
@@ -190,15 +142,17 @@ impl Checker {
         Ok((inter, ark))
     }
 
-    /// A CRL: parseable and signed by the anchor's ARK. Freshness is not required here (a
-    /// stale CRL in an offline store is still handed to the verifier, which decides); the
-    /// caller refetches stale CRLs when online.
-    pub(crate) fn crl(&self, product: Product, der: &[u8]) -> Result<Crl, CheckError> {
-        let crl = Crl::from_der(der).map_err(|e| CheckError::Malformed(e.to_string()))?;
-        let set = self.anchor_set(product)?;
-        crl.verify_signature(set.ark(), &*self.provider)
-            .map_err(|e| CheckError::Rejected(e.to_string()))?;
-        Ok(crl)
+    /// A CRL: parseable, signed by the anchor's ARK, revoking none of the anchors.
+    /// Freshness is reported, not required (a stale CRL in an offline store is still handed
+    /// to the verifier, which decides); the caller refetches stale CRLs when online.
+    pub(crate) fn crl(
+        &self,
+        product: Product,
+        der: &[u8],
+        time: u64,
+    ) -> Result<VerifiedCrl, CheckError> {
+        Crl::from_der(der).map_err(|e| CheckError::Malformed(e.to_string()))?;
+        self.at(time).verify_crl(product, der).map_err(rejected)
     }
 }
 
@@ -246,10 +200,7 @@ mod tests {
     const NOW: u64 = 1_795_564_800;
 
     fn checker() -> Checker {
-        Checker {
-            anchors: TrustAnchors::amd(),
-            provider: default_provider(),
-        }
+        Checker::new(TrustAnchors::amd(), default_provider())
     }
 
     fn chip_and_tcb(report: &[u8], product: Product) -> (HwId, Tcb) {
@@ -328,13 +279,13 @@ mod tests {
     fn crls() {
         let c = checker();
         let milan = include_bytes!("../../../tests/data/real/atakit/milan.crl_53b18266.crl");
-        c.crl(Product::Milan, milan).unwrap();
+        c.crl(Product::Milan, milan, NOW).unwrap();
         assert!(matches!(
-            c.crl(Product::Genoa, milan),
+            c.crl(Product::Genoa, milan, NOW),
             Err(CheckError::Rejected(_))
         ));
         assert!(matches!(
-            c.crl(Product::Milan, b"\x30\x03abc"),
+            c.crl(Product::Milan, b"\x30\x03abc", NOW),
             Err(CheckError::Malformed(_))
         ));
     }
@@ -348,7 +299,7 @@ mod tests {
                 let _ = c.vcek(&h, &Tcb::new(1, 0, 1, 1), &der, NOW);
             }
             let _ = c.ca_chain_pem(Product::Milan, Endorser::Vcek, &body, NOW);
-            let _ = c.crl(Product::Milan, &body);
+            let _ = c.crl(Product::Milan, &body, NOW);
         }
 
         #[test]

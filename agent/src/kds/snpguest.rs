@@ -100,7 +100,7 @@ pub(crate) fn import(kds: &Kds, dir: &Path) -> Result<ImportReport, KdsError> {
         Some((p, der)) => {
             let cert = AmdCert::from_der("ARK", der).map_err(|e| bad(p, e.to_string()))?;
             let product = checker
-                .anchors
+                .anchors()
                 .sets()
                 .iter()
                 .find(|s| s.ark().spki_der() == cert.spki_der())
