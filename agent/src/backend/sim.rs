@@ -1,0 +1,354 @@
+//! The simulator backends (feature `sim`).
+//!
+//! [`SimBackend`] is `--backend sim`: the in-process simulated platform reached through the
+//! `snp-ghcb` guest driver — the same no_std driver and retry policy firmware code would use, over
+//! the simulator's [`GhcbFace`]. It is only ever chosen explicitly.
+//!
+//! [`SimDeviceIoctl`] is the [`GuestIoctl`] that hands the `/dev/sev-guest` backend's buffers to
+//! the simulator's model of the Linux driver, so the real ioctl marshalling is exercised with
+//! only the syscall swapped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use snp_certs::product::Product;
+use snp_ghcb::driver::{DriverError, GuestDriver, WipeReason};
+use snp_ghcb::exit::{FwStatus, VmmError};
+use snp_ghcb::message::{Vmpck, VmpckId};
+use snp_ghcb::payload::{ReportReq, KEY_SEL_DEFAULT};
+use snp_ghcb::retry::{Clock, RetryError, RetryPolicy};
+use snp_sim::clock::ClockRef;
+use snp_sim::face::ghcb::GhcbFace;
+use snp_sim::face::sev_guest::SevGuestDevice;
+use snp_sim::firmware::GuestConfig;
+use snp_sim::kvm::Generation;
+use snp_sim::platform::SimPlatform;
+use tracing::info;
+
+use super::error::BackendError;
+use super::sev_guest::{ExtReportCall, GuestIoctl, IoctlReturn, SevGuestBackend};
+use super::{cert_table_extent, Backend, BackendKind, ExtendedReport, ReportRequest};
+
+/// How `--backend sim` builds its platform.
+#[derive(Debug, Clone)]
+pub struct SimSettings {
+    /// Product line of the simulated AMD-SP (default Genoa).
+    pub product: Product,
+    /// KVM host interface of the simulated VM (default: what merged upstream).
+    pub generation: Generation,
+    /// What the report says about the guest (policy, measurement, host data, …).
+    pub guest: GuestConfig,
+    /// The VMPCK the guest driver uses (default 0, as for a guest at VMPL 0).
+    pub vmpck_id: u8,
+    /// Use this platform instead of building one (e.g. to share it with a verifier or a test).
+    pub platform: Option<SimPlatform>,
+}
+
+impl Default for SimSettings {
+    fn default() -> Self {
+        SimSettings {
+            product: Product::Genoa,
+            generation: Generation::Merged,
+            guest: GuestConfig::default(),
+            vmpck_id: 0,
+            platform: None,
+        }
+    }
+}
+
+impl SimSettings {
+    /// The platform these settings describe (the given one, or a freshly built one).
+    pub fn platform(&self) -> Result<SimPlatform, BackendError> {
+        match &self.platform {
+            Some(p) => Ok(p.clone()),
+            None => SimPlatform::builder(self.product)
+                .generation(self.generation)
+                .guest(self.guest.clone())
+                .build()
+                .map_err(|e| BackendError::SimSetup(e.to_string())),
+        }
+    }
+}
+
+/// The simulator's clock, seen through the driver's [`Clock`] trait: a test's manual clock
+/// moves for host and guest alike, so backoffs and deadlines take no real time.
+#[derive(Debug, Clone)]
+pub struct SimClock(pub ClockRef);
+
+impl Clock for SimClock {
+    fn now(&self) -> Duration {
+        self.0.now()
+    }
+    fn sleep(&mut self, d: Duration) {
+        self.0.sleep(d)
+    }
+}
+
+/// `--backend sim`: the `snp-ghcb` guest driver over the simulator's GHCB face.
+pub struct SimBackend {
+    driver: GuestDriver<GhcbFace, SimClock>,
+    platform: SimPlatform,
+    certs: Vec<u8>,
+}
+
+impl std::fmt::Debug for SimBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimBackend")
+            .field("product", &self.platform.product())
+            .field("vmpck", &self.driver.active_vmpck().get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimBackend {
+    /// Build (or take) the platform from `settings` and bring up the guest driver on it.
+    pub fn new(settings: &SimSettings, policy: RetryPolicy) -> Result<Self, BackendError> {
+        let platform = settings.platform()?;
+        info!(
+            product = ?platform.product(),
+            "using the SIMULATED SEV-SNP platform: the evidence proves nothing about this machine"
+        );
+        Self::on(platform, settings.vmpck_id, policy)
+    }
+
+    /// The guest driver on `platform`, using VMPCK `vmpck_id` with the count the platform's
+    /// secrets page holds for it.
+    pub fn on(
+        platform: SimPlatform,
+        vmpck_id: u8,
+        policy: RetryPolicy,
+    ) -> Result<Self, BackendError> {
+        let setup =
+            |what: &str, e: &dyn std::fmt::Display| BackendError::SimSetup(format!("{what}: {e}"));
+        let id = VmpckId::new(vmpck_id).map_err(|e| setup("VMPCK id", &e))?;
+        let key = platform.guest_vmpck(vmpck_id).ok_or_else(|| {
+            BackendError::SimSetup(format!("the simulated guest has no VMPCK{vmpck_id}"))
+        })?;
+        let count = platform.firmware_message_count(vmpck_id).unwrap_or(0);
+        let clock = SimClock(platform.clock());
+        let driver = GuestDriver::new(
+            GhcbFace::new(platform.clone()),
+            clock,
+            policy,
+            id,
+            Vmpck::new(key),
+            count,
+        )
+        .map_err(|e| setup("starting the guest driver", &e))?;
+        Ok(SimBackend {
+            driver,
+            platform,
+            certs: Vec::new(),
+        })
+    }
+
+    /// The simulated platform (counters, faults, roots).
+    pub fn platform(&self) -> &SimPlatform {
+        &self.platform
+    }
+
+    /// The certificate buffer size (pages) the next request starts with.
+    pub fn size_hint_pages(&self) -> usize {
+        self.driver.size_hint_pages()
+    }
+}
+
+impl Backend for SimBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Sim
+    }
+
+    fn get_ext_report(&mut self, req: &ReportRequest) -> Result<ExtendedReport, BackendError> {
+        if req.vmpl > 3 {
+            return Err(BackendError::BadVmpl { vmpl: req.vmpl });
+        }
+        let rr = ReportReq {
+            report_data: req.report_data,
+            vmpl: req.vmpl,
+            key_sel: KEY_SEL_DEFAULT,
+        };
+        self.certs.clear();
+        let ext = self
+            .driver
+            .get_ext_report(&rr, &mut self.certs)
+            .map_err(map_driver_error)?;
+        let report = ext
+            .response
+            .report()
+            .map_err(|e| BackendError::MalformedResponse(e.to_string()))?
+            .to_vec();
+        let certs = self.certs.get(..ext.certs_len).unwrap_or(&self.certs);
+        let extent = cert_table_extent(certs);
+        Ok(ExtendedReport {
+            report,
+            cert_table: certs[..extent].to_vec(),
+        })
+    }
+}
+
+/// The driver's errors in the backend vocabulary (same variant as the kernel paths where the
+/// meaning is the same).
+fn map_driver_error(e: DriverError) -> BackendError {
+    let backend = BackendKind::Sim;
+    match e {
+        DriverError::Retry(r) => match r {
+            RetryError::DeadlineExceeded { .. } | RetryError::BusyRetriesExhausted { .. } => {
+                BackendError::HostBusy {
+                    backend,
+                    detail: r.to_string(),
+                }
+            }
+            RetryError::CertBufferTooLarge {
+                needed_pages,
+                max_pages,
+            } => BackendError::CertsTooLarge {
+                backend,
+                needed: needed_pages.saturating_mul(4096),
+                max: (max_pages as u64).saturating_mul(4096),
+                status: None,
+            },
+            other => BackendError::HostMisbehaved {
+                backend,
+                detail: other.to_string(),
+            },
+        },
+        DriverError::Wiped { reason, .. } => match reason {
+            WipeReason::HostError(x) => match (x.vmm, x.fw) {
+                (VmmError::None, fw) if fw != FwStatus::Success => BackendError::Firmware {
+                    backend,
+                    fw,
+                    status: None,
+                },
+                _ => BackendError::HostError {
+                    backend,
+                    detail: x.to_string(),
+                    status: None,
+                },
+            },
+            WipeReason::BadResponse(m) => BackendError::ResponseRejected {
+                backend,
+                detail: m.to_string(),
+            },
+            other => BackendError::HostError {
+                backend,
+                detail: other.to_string(),
+                status: None,
+            },
+        },
+        DriverError::KeyDisabled { id, reason } => BackendError::VmpckDisabled {
+            backend,
+            status: None,
+            detail: Some(format!("VMPCK{id}: {reason}")),
+        },
+        DriverError::FirmwareRefused { status } => BackendError::ReportRefused { status },
+        DriverError::ResponseTooShort { .. } => BackendError::MalformedResponse(e.to_string()),
+        other => BackendError::Driver(other.to_string()),
+    }
+}
+
+/// The `/dev/sev-guest` backend's syscall, answered by the simulator's Linux-driver model.
+#[derive(Debug, Clone)]
+pub struct SimDeviceIoctl {
+    dev: Arc<SevGuestDevice>,
+}
+
+impl SimDeviceIoctl {
+    /// Wrap a simulated device.
+    pub fn new(dev: Arc<SevGuestDevice>) -> Self {
+        SimDeviceIoctl { dev }
+    }
+}
+
+impl GuestIoctl for SimDeviceIoctl {
+    fn get_ext_report(&mut self, call: &mut ExtReportCall<'_>) -> IoctlReturn {
+        let len = (call.certs_len as usize).min(call.certs.len());
+        let out = self.dev.ioctl_get_ext_report(
+            call.msg_version,
+            call.req,
+            call.resp,
+            Some(&mut call.certs[..len]),
+        );
+        // The kernel copies these back only when it has something to say.
+        if let Some(x) = out.exitinfo2 {
+            call.exitinfo2 = x;
+        }
+        if let Some(l) = out.certs_len {
+            call.certs_len = l;
+        }
+        IoctlReturn {
+            ret: out.ret,
+            errno: out.errno,
+        }
+    }
+}
+
+/// The `/dev/sev-guest` backend on the simulator's device model ("load the driver" with
+/// `vmpck_id` on `platform`).
+pub fn sev_guest_on(
+    platform: SimPlatform,
+    vmpck_id: u8,
+    msg_version: u8,
+) -> Result<(SevGuestBackend, Arc<SevGuestDevice>), BackendError> {
+    let dev = Arc::new(
+        SevGuestDevice::open(platform, vmpck_id)
+            .map_err(|e| BackendError::SimSetup(e.to_string()))?,
+    );
+    let backend =
+        SevGuestBackend::with_ioctl(Box::new(SimDeviceIoctl::new(dev.clone())), msg_version);
+    Ok((backend, dev))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use snp_sim::clock::ManualClock;
+
+    fn platform() -> (SimPlatform, ManualClock) {
+        let clock = ManualClock::new();
+        let p = SimPlatform::builder(Product::Milan)
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .unwrap();
+        (p, clock)
+    }
+
+    #[test]
+    fn sim_backend_returns_report_and_table() {
+        let (p, _) = platform();
+        let mut b = SimBackend::on(p.clone(), 0, RetryPolicy::default()).unwrap();
+        let req = ReportRequest {
+            report_data: [9; 64],
+            vmpl: 0,
+        };
+        let out = b.get_ext_report(&req).unwrap();
+        assert_eq!(out.report.len(), 0x4A0);
+        assert_eq!(&out.report[0x50..0x90], &[9; 64]);
+        assert_eq!(out.cert_table, p.expected_blob().unwrap());
+        assert_eq!(p.counters().fw_requests, 1);
+    }
+
+    #[test]
+    fn sim_device_backend_returns_report_and_table() {
+        let (p, _) = platform();
+        let (mut b, dev) = sev_guest_on(p.clone(), 0, 1).unwrap();
+        let out = b.get_ext_report(&ReportRequest::default()).unwrap();
+        assert_eq!(out.report.len(), 0x4A0);
+        assert_eq!(out.cert_table, p.expected_blob().unwrap());
+        assert_eq!(p.counters().fw_requests, 1);
+        assert!(!dev.vmpck_disabled());
+    }
+
+    #[test]
+    fn open_sim_builds_a_platform() {
+        let opts = super::super::BackendOptions::default();
+        let mut b = super::super::open(BackendKind::Sim, &opts).unwrap();
+        assert_eq!(b.kind(), BackendKind::Sim);
+        assert_eq!(
+            b.get_ext_report(&ReportRequest::default())
+                .unwrap()
+                .report
+                .len(),
+            0x4A0
+        );
+    }
+}
