@@ -7,3 +7,5 @@ pub mod kds;
 pub mod evidence;
 pub mod exit_code;
 pub mod policy;
+pub mod binding;
+pub mod serve;
