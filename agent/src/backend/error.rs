@@ -446,7 +446,6 @@ impl BackendError {
                 | BackendError::GhcbRejected { .. }
                 | BackendError::ResponseRejected { .. }
                 | BackendError::TsmEmptyReport { .. }
-                | BackendError::ProviderFailed { .. }
         )
     }
 

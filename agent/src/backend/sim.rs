@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use snp_certs::product::Product;
-use snp_ghcb::driver::{DriverError, GuestDriver, WipeReason};
+use snp_ghcb::driver::{DriverError, GuestDriver, Vmgexit, WipeReason};
 use snp_ghcb::exit::{FwStatus, VmmError};
 use snp_ghcb::message::{Vmpck, VmpckId};
 use snp_ghcb::payload::{ReportReq, KEY_SEL_DEFAULT};
@@ -84,14 +84,15 @@ impl Clock for SimClock {
     }
 }
 
-/// `--backend sim`: the `snp-ghcb` guest driver over the simulator's GHCB face.
-pub struct SimBackend {
-    driver: GuestDriver<GhcbFace, SimClock>,
+/// `--backend sim`: the `snp-ghcb` guest driver over the simulator's GHCB face (or any
+/// [`Vmgexit`] wrapping it, e.g. a test's wiretap).
+pub struct SimBackend<V: Vmgexit = GhcbFace> {
+    driver: GuestDriver<V, SimClock>,
     platform: SimPlatform,
     certs: Vec<u8>,
 }
 
-impl std::fmt::Debug for SimBackend {
+impl<V: Vmgexit> std::fmt::Debug for SimBackend<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimBackend")
             .field("product", &self.platform.product())
@@ -100,7 +101,7 @@ impl std::fmt::Debug for SimBackend {
     }
 }
 
-impl SimBackend {
+impl SimBackend<GhcbFace> {
     /// Build (or take) the platform from `settings` and bring up the guest driver on it.
     pub fn new(settings: &SimSettings, policy: RetryPolicy) -> Result<Self, BackendError> {
         let platform = settings.platform()?;
@@ -118,6 +119,19 @@ impl SimBackend {
         vmpck_id: u8,
         policy: RetryPolicy,
     ) -> Result<Self, BackendError> {
+        Self::on_face(GhcbFace::new(platform.clone()), platform, vmpck_id, policy)
+    }
+}
+
+impl<V: Vmgexit> SimBackend<V> {
+    /// The guest driver over `face`, which must lead to `platform` (whose secrets page provides
+    /// the VMPCK and its message count).
+    pub fn on_face(
+        face: V,
+        platform: SimPlatform,
+        vmpck_id: u8,
+        policy: RetryPolicy,
+    ) -> Result<Self, BackendError> {
         let setup =
             |what: &str, e: &dyn std::fmt::Display| BackendError::SimSetup(format!("{what}: {e}"));
         let id = VmpckId::new(vmpck_id).map_err(|e| setup("VMPCK id", &e))?;
@@ -126,15 +140,8 @@ impl SimBackend {
         })?;
         let count = platform.firmware_message_count(vmpck_id).unwrap_or(0);
         let clock = SimClock(platform.clock());
-        let driver = GuestDriver::new(
-            GhcbFace::new(platform.clone()),
-            clock,
-            policy,
-            id,
-            Vmpck::new(key),
-            count,
-        )
-        .map_err(|e| setup("starting the guest driver", &e))?;
+        let driver = GuestDriver::new(face, clock, policy, id, Vmpck::new(key), count)
+            .map_err(|e| setup("starting the guest driver", &e))?;
         Ok(SimBackend {
             driver,
             platform,
@@ -153,7 +160,7 @@ impl SimBackend {
     }
 }
 
-impl Backend for SimBackend {
+impl<V: Vmgexit + Send> Backend for SimBackend<V> {
     fn kind(&self) -> BackendKind {
         BackendKind::Sim
     }
