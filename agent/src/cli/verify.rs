@@ -1,0 +1,126 @@
+//! `snp-agent verify`: the relying party's side.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+use snp_agent::exit_code;
+use snp_agent::policy::{Expectations, Policy};
+use snp_certs::product::Product;
+
+use super::appraise::{appraise, Request, Roots};
+use super::{args, render, stdout_write, CliError, CliResult, EvidenceIn, KdsArgs, OutputFormat};
+
+pub const AFTER_HELP: &str = "\
+Exit 0 only when the evidence verifies and the policy (and --nonce/--report-data) holds;
+2 verification failed, 3 no certificate, 4 CRL, 5 policy, 6 unreadable evidence (see snp-agent --help).
+
+Examples:
+  snp-agent verify evidence.json --nonce 00112233
+  snp-agent verify evidence.bin --policy policy.toml --format json
+  snp-agent verify ./snpguest-out --at 2026-06-01T00:00:00Z      # snpguest directory
+  snp-agent verify evidence.json --sim-roots                      # simulator evidence
+  snp-agent verify report.bin --offline --cache-dir /srv/amd-certs  # air-gapped store";
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub input: EvidenceIn,
+    /// Policy file (TOML). Without one only the debug bit is checked (forbidden).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Expect REPORT_DATA to bind this nonce (hex), as `attest --nonce` and `serve` do.
+    #[arg(long, value_parser = args::nonce_hex, value_name = "HEX", conflicts_with = "report_data")]
+    pub nonce: Option<args::HexBytes>,
+    /// Expect exactly this REPORT_DATA (hex, zero-padded to 64 bytes).
+    #[arg(long, value_parser = args::report_data_hex, value_name = "HEX")]
+    pub report_data: Option<args::HexBytes>,
+    /// Verification time (RFC 3339, or a date) instead of now, e.g. for expired VLEKs.
+    #[arg(long, value_parser = args::rfc3339, value_name = "RFC3339")]
+    pub at: Option<u64>,
+    /// Trust the simulator's roots instead of AMD's (for `attest --backend sim` evidence).
+    #[arg(long)]
+    pub sim_roots: bool,
+    /// Product line for v2 reports when the VCEK must be fetched (v3+ reports name it).
+    #[arg(long, value_parser = args::product, value_name = "PRODUCT")]
+    pub product: Option<Product>,
+    /// Check the chain against this CRL file (DER, from KDS /vcek/v1/{product}/crl).
+    #[arg(long, value_name = "FILE")]
+    pub crl: Option<PathBuf>,
+    /// Fail unless a CRL is given and passes.
+    #[arg(long, requires = "crl")]
+    pub require_crl: bool,
+    #[command(flatten)]
+    pub kds: KdsArgs,
+    /// Output: text (one line per check) or json (EAR-style).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+/// Build expectations from `--nonce` / `--report-data`.
+pub fn expectations(nonce: Option<&[u8]>, report_data: Option<&[u8]>) -> Expectations {
+    match (nonce, report_data) {
+        (Some(n), _) => Expectations::nonce(n),
+        (None, Some(rd)) => {
+            let mut full = [0u8; 64];
+            for (d, s) in full.iter_mut().zip(rd.iter()) {
+                *d = *s;
+            }
+            Expectations::exact(full)
+        }
+        (None, None) => Expectations::default(),
+    }
+}
+
+/// Load `--policy` or the default.
+pub fn load_policy(path: Option<&PathBuf>) -> Result<Policy, CliError> {
+    match path {
+        Some(p) => Policy::from_path(p).map_err(|e| CliError::new(exit_code::USAGE, e.to_string())),
+        None => Ok(Policy::default_policy()),
+    }
+}
+
+pub fn run(a: VerifyArgs) -> CliResult {
+    // Cheap argument checks first: a bad policy is a usage error before any evidence is read.
+    let policy = load_policy(a.policy.as_ref())?;
+    let expected = expectations(
+        a.nonce.as_ref().map(|b| b.0.as_slice()),
+        a.report_data.as_ref().map(|b| b.0.as_slice()),
+    );
+    let (ev, format) = a.input.read()?;
+    let subject = format!("{} ({format})", a.input.evidence.display());
+    let roots = if a.sim_roots {
+        Roots::Simulator
+    } else {
+        Roots::Amd
+    };
+    let appraisal = appraise(
+        &ev,
+        &Request {
+            roots,
+            kds: &a.kds,
+            product: a.product,
+            at: a.at,
+            crl: a.crl.clone(),
+            require_crl: a.require_crl,
+            policy: &policy,
+            expected: &expected,
+        },
+    )?;
+    match a.format {
+        OutputFormat::Text => {
+            stdout_write(render::appraisal_text(&appraisal, &subject).as_bytes())?
+        }
+        OutputFormat::Json => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let mut out =
+                serde_json::to_vec_pretty(&render::appraisal_json(&appraisal, &subject, now))
+                    .map_err(|e| CliError::new(exit_code::OTHER, e.to_string()))?;
+            out.push(b'\n');
+            stdout_write(&out)?;
+        }
+    }
+    Ok(appraisal.exit_code())
+}
