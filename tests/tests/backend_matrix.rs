@@ -346,7 +346,7 @@ fn invalid_len_once(via: Via) {
             assert_eq!(d.plain_requests, 1);
             assert_eq!(d.fw_requests, 1);
             assert_kernel_certs_too_large(&rig, r);
-            assert_eq!(rig.vmpck_disabled().unwrap_or(false), false);
+            assert_ne!(rig.vmpck_disabled(), Some(true));
         }
     }
     rig.steady_state();
@@ -650,4 +650,202 @@ fn wiretap_detects_different_bytes_under_one_seqno() {
         let _ = tap.vmgexit(&mut ghcb);
     }
     assert_eq!(*violations.lock().unwrap(), vec![(0u8, 7u64)]);
+}
+
+// ----- more host failures: each decoded into its own error on every path ------------------------
+
+/// Whether the first error is the expected one for this path.
+type FirstError = fn(Via, &BackendError) -> bool;
+
+/// A one-off host failure that costs the key: the first request fails with the path's error
+/// (`fw` firmware requests made), every later one is refused as `VmpckDisabled` without
+/// reaching the host.
+fn fatal_then_disabled(via: Via, faults: Faults, fw: u64, first: FirstError) {
+    let Some(mut rig) = Rig::new(via, faults) else {
+        return;
+    };
+    let (r, d) = rig.request();
+    let e = r.expect_err("the host failure must surface");
+    assert!(first(via, &e), "{via:?}: unexpected {e:?}");
+    assert_eq!(d.fw_requests, fw, "{via:?}: firmware requests");
+    rig.platform.set_faults(Faults::default());
+    let (r, d) = rig.request();
+    let e = r.expect_err("the key is wiped");
+    assert!(
+        matches!(e, BackendError::VmpckDisabled { .. }),
+        "{via:?}: {e:?}"
+    );
+    assert_eq!(d.fw_requests + d.ext_requests + d.plain_requests, 0);
+}
+
+fn ghcb_rejection(via: Via) {
+    let faults = Faults {
+        ghcb_reject: Repeat::Times(1),
+        ..Faults::default()
+    };
+    fatal_then_disabled(via, faults, 0, |via, e| match via {
+        Via::Ghcb => matches!(
+            e,
+            BackendError::HostError {
+                backend: BackendKind::Sim,
+                ..
+            }
+        ),
+        // A positive ioctl return without errno, exitinfo2 = SEV_RET_NO_FW_CALL.
+        Via::SevGuest => matches!(e, BackendError::GhcbRejected { ret: 2, status }
+            if status.errno.is_none() && status.exitinfo2 == Some(u64::MAX)),
+        // configfs passes the positive value as "success": an empty outblob.
+        Via::Tsm => matches!(e, BackendError::TsmEmptyReport { .. }),
+    });
+}
+
+fn tampered_response(via: Via) {
+    let faults = Faults {
+        tamper_tag: Repeat::Times(1),
+        ..Faults::default()
+    };
+    fatal_then_disabled(via, faults, 1, |via, e| match via {
+        Via::Ghcb => matches!(
+            e,
+            BackendError::ResponseRejected {
+                backend: BackendKind::Sim,
+                ..
+            }
+        ),
+        Via::SevGuest => matches!(
+            e,
+            BackendError::ResponseRejected {
+                backend: BackendKind::SevGuest,
+                ..
+            }
+        ),
+        Via::Tsm => matches!(e, BackendError::ProviderFailed { status }
+            if status.errno == Some(nix::errno::Errno::EBADMSG)),
+    });
+}
+
+fn generic_vmm_error(via: Via) {
+    let faults = Faults {
+        generic_vmm_error: Repeat::Times(1),
+        ..Faults::default()
+    };
+    fatal_then_disabled(via, faults, 0, |via, e| match via {
+        Via::Ghcb => matches!(
+            e,
+            BackendError::HostError {
+                backend: BackendKind::Sim,
+                ..
+            }
+        ),
+        Via::SevGuest => {
+            matches!(e, BackendError::HostError { backend: BackendKind::SevGuest, status: Some(st), .. }
+            if st.errno == Some(nix::errno::Errno::EIO) && st.exitinfo2 == Some(snp_ghcb::exit::GENERIC))
+        }
+        Via::Tsm => matches!(e, BackendError::ProviderFailed { status }
+            if status.errno == Some(nix::errno::Errno::EIO)),
+    });
+}
+
+/// A host asking for an absurd number of pages: refused with a typed error, the sequence number
+/// burnt properly (one plain re-send reaches the firmware), the key kept.
+fn absurd_page_count(via: Via) {
+    let pages: u64 = 0xFFFF_FFFF;
+    let Some(mut rig) = Rig::new(
+        via,
+        Faults {
+            absurd_pages: Some(pages),
+            ..Faults::default()
+        },
+    ) else {
+        return;
+    };
+    let (r, d) = rig.request();
+    let e = r.expect_err("absurd page count");
+    assert_eq!(
+        (d.invalid_len_answers, d.plain_requests, d.fw_requests),
+        (1, 1, 1)
+    );
+    match via {
+        Via::Ghcb => assert!(
+            matches!(&e, BackendError::CertsTooLarge { backend: BackendKind::Sim, needed, max, status: None }
+                if *needed == pages * 4096 && *max == 64 * 4096),
+            "{e:?}"
+        ),
+        // The kernel writes `npages << 12` into the u32 certs_len: the value wraps, and is
+        // still more than 16 KiB.
+        Via::SevGuest => assert!(
+            matches!(&e, BackendError::CertsTooLarge { backend: BackendKind::SevGuest, needed, .. }
+                if *needed == u64::from((pages << 12) as u32)),
+            "{e:?}"
+        ),
+        Via::Tsm => assert!(matches!(&e, BackendError::ProviderFailed { .. }), "{e:?}"),
+    }
+    assert!(!e.is_key_disabled());
+    rig.platform.set_faults(Faults::default());
+    rig.steady_state();
+}
+
+mod host_failures {
+    use super::Via;
+    macro_rules! each_path {
+        ($($case:ident),* $(,)?) => {
+            $(
+                mod $case {
+                    #[test] fn ghcb() { super::super::$case(super::Via::Ghcb) }
+                    #[test] fn sev_guest() { super::super::$case(super::Via::SevGuest) }
+                    #[test] fn tsm() { super::super::$case(super::Via::Tsm) }
+                }
+            )*
+        };
+    }
+    each_path!(
+        ghcb_rejection,
+        tampered_response,
+        generic_vmm_error,
+        absurd_page_count
+    );
+}
+
+/// `auto` picks configfs-tsm where it works, `/dev/sev-guest` where only the device exists, and
+/// otherwise fails saying how to use `--backend sim` — it never picks the simulator itself.
+#[test]
+fn auto_prefers_tsm_then_sev_guest_and_never_the_simulator() {
+    use snp_agent::backend::{open, BackendOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let missing = BackendOptions {
+        device: dir.path().join("sev-guest"),
+        tsm_root: dir.path().join("tsm"),
+        ..BackendOptions::default()
+    };
+    let e = open(BackendKind::Auto, &missing)
+        .err()
+        .expect("nothing to use");
+    assert!(
+        matches!(e, BackendError::NoPlatform { .. }) && e.is_unavailable(),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("--backend sim"));
+
+    // Only a device node: auto opens it (no request is made by opening).
+    std::fs::write(&missing.device, b"").unwrap();
+    let b = open(BackendKind::Auto, &missing).expect("sev-guest");
+    assert_eq!(b.kind(), BackendKind::SevGuest);
+    drop(b);
+
+    // A working configfs-tsm tree wins over the device.
+    let Some(rig) = Rig::new(Via::Tsm, Faults::default()) else {
+        return;
+    };
+    let opts = BackendOptions {
+        tsm_root: rig.mount.as_ref().unwrap().0.report_dir(),
+        ..missing
+    };
+    let mut b = open(BackendKind::Auto, &opts).expect("tsm");
+    assert_eq!(b.kind(), BackendKind::Tsm);
+    let before = rig.platform.counters();
+    b.get_ext_report(&ReportRequest::default())
+        .expect("report via auto");
+    assert_eq!(rig.platform.counters().fw_requests - before.fw_requests, 1);
+    drop(b);
+    rig.check_invariants();
 }
