@@ -42,14 +42,24 @@ use snp_sim::face::ghcb::GhcbFace;
 use snp_sim::face::sev_guest::SevGuestDevice;
 use snp_sim::face::tsm_fuse::{fuse_available, TsmMount};
 use snp_sim::faults::{Faults, NoCerts, Repeat, Throttle};
+use snp_sim::kvm::Generation;
 use snp_sim::platform::SimPlatform;
 
 /// Which request path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Via {
+enum Path {
     Ghcb,
     SevGuest,
     Tsm,
+}
+
+/// A request path on a VM with one KVM host-interface generation (the seed's
+/// `KVM_EXIT_VMGEXIT` or the merged `KVM_EXIT_SNP_REQ_CERTS`): the guest must see the same
+/// answers from both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Via {
+    path: Path,
+    gen: Generation,
 }
 
 /// Every message the guest put on the wire, by (VMPCK, sequence number): re-sending identical
@@ -137,6 +147,7 @@ impl Rig {
         let clock = ManualClock::new();
         let platform = SimPlatform::builder(Product::Genoa)
             .clock(Arc::new(clock.clone()))
+            .generation(via.gen)
             .faults(faults)
             .build()
             .expect("simulated platform");
@@ -144,8 +155,8 @@ impl Rig {
         let wire: Wire = Arc::default();
         let mut dev = None;
         let mut mount = None;
-        let backend: Box<dyn Backend> = match via {
-            Via::Ghcb => {
+        let backend: Box<dyn Backend> = match via.path {
+            Path::Ghcb => {
                 let tap = Tap {
                     inner: GhcbFace::new(platform.clone()),
                     wire: wire.clone(),
@@ -156,12 +167,12 @@ impl Rig {
                         .expect("guest driver"),
                 )
             }
-            Via::SevGuest => {
+            Path::SevGuest => {
                 let (b, d) = sev_guest_on(platform.clone(), 0, 1).expect("sim device");
                 dev = Some(d);
                 Box::new(b)
             }
-            Via::Tsm => {
+            Path::Tsm => {
                 if let Err(why) = fuse_available() {
                     return skip(&why);
                 }
@@ -175,10 +186,10 @@ impl Rig {
                 Box::new(b)
             }
         };
-        let expected = match via {
-            Via::Ghcb => BackendKind::Sim,
-            Via::SevGuest => BackendKind::SevGuest,
-            Via::Tsm => BackendKind::Tsm,
+        let expected = match via.path {
+            Path::Ghcb => BackendKind::Sim,
+            Path::SevGuest => BackendKind::SevGuest,
+            Path::Tsm => BackendKind::Tsm,
         };
         assert_eq!(backend.kind(), expected);
         Some(Rig {
@@ -221,7 +232,7 @@ impl Rig {
     fn steady_state(&mut self) {
         let seen = self.wire.lock().unwrap().len();
         let (r, d) = self.request();
-        if self.via == Via::Ghcb {
+        if self.via.path == Path::Ghcb {
             // The wiretap saw exactly one new (VMPCK, seqno) go out.
             assert_eq!(self.wire.lock().unwrap().len(), seen + 1);
         }
@@ -296,8 +307,8 @@ fn plain(via: Via) {
 /// What an INVALID_LEN asking for more than Linux's 16 KiB looks like on a kernel path.
 fn assert_kernel_certs_too_large(rig: &Rig, r: Result<ExtendedReport, BackendError>) {
     let e = r.expect_err("a kernel path cannot offer more than 16 KiB");
-    match rig.via {
-        Via::SevGuest => match &e {
+    match rig.via.path {
+        Path::SevGuest => match &e {
             BackendError::CertsTooLarge {
                 backend: BackendKind::SevGuest,
                 needed,
@@ -312,11 +323,11 @@ fn assert_kernel_certs_too_large(rig: &Rig, r: Result<ExtendedReport, BackendErr
             }
             other => panic!("sev-guest: expected CertsTooLarge, got {other:?}"),
         },
-        Via::Tsm => assert!(
+        Path::Tsm => assert!(
             matches!(&e, BackendError::ProviderFailed { status } if status.errno == Some(nix::errno::Errno::EIO)),
             "tsm: expected ProviderFailed(EIO), got {e:?}"
         ),
-        Via::Ghcb => unreachable!(),
+        Path::Ghcb => unreachable!(),
     }
     // INVALID_LEN does not disable the key: the kernel burned the sequence number properly.
     assert!(!e.is_key_disabled(), "{e}");
@@ -334,14 +345,14 @@ fn invalid_len_once(via: Via) {
     };
     let (r, d) = rig.request();
     assert_eq!(d.invalid_len_answers, 1);
-    match via {
-        Via::Ghcb => {
+    match via.path {
+        Path::Ghcb => {
             r.expect("the driver grows the buffer and asks again");
             // The burnt message (re-sent as a plain request) and the new extended one.
             assert_eq!(d.plain_requests, 1);
             assert_eq!(d.fw_requests, 2);
         }
-        Via::SevGuest | Via::Tsm => {
+        Path::SevGuest | Path::Tsm => {
             // Linux burns the sequence number with a plain re-send and gives up.
             assert_eq!(d.plain_requests, 1);
             assert_eq!(d.fw_requests, 1);
@@ -362,15 +373,15 @@ fn invalid_len_twice_growing(via: Via) {
     ) else {
         return;
     };
-    match via {
-        Via::Ghcb => {
+    match via.path {
+        Path::Ghcb => {
             let (r, d) = rig.request();
             r.expect("two growths stay within the policy");
             assert_eq!(d.invalid_len_answers, 2);
             assert_eq!(d.plain_requests, 2);
             assert_eq!(d.fw_requests, 3);
         }
-        Via::SevGuest | Via::Tsm => {
+        Path::SevGuest | Path::Tsm => {
             // Each call offers 16 KiB and is told the blob needs more: two typed errors.
             for _ in 0..2 {
                 let (r, d) = rig.request();
@@ -400,11 +411,11 @@ fn busy_k_times(via: Via) {
     assert_eq!(d.busy_answers, u64::from(K));
     assert_eq!(d.fw_requests, 1, "BUSY re-sends never reach the firmware");
     let waited = rig.clock.elapsed() - t0;
-    match via {
+    match via.path {
         // 100 + 200 + 400 ms of exponential backoff.
-        Via::Ghcb => assert_eq!(waited, Duration::from_millis(700)),
+        Path::Ghcb => assert_eq!(waited, Duration::from_millis(700)),
         // The kernel waits 2 s between re-sends.
-        Via::SevGuest | Via::Tsm => assert_eq!(waited, Duration::from_secs(2 * u64::from(K))),
+        Path::SevGuest | Path::Tsm => assert_eq!(waited, Duration::from_secs(2 * u64::from(K))),
     }
     rig.steady_state();
 }
@@ -429,8 +440,8 @@ fn busy_forever(via: Via) {
         waited <= Duration::from_secs(62),
         "bounded by the deadline: {waited:?}"
     );
-    match via {
-        Via::Ghcb => {
+    match via.path {
+        Path::Ghcb => {
             assert!(
                 matches!(
                     &e,
@@ -451,7 +462,7 @@ fn busy_forever(via: Via) {
             assert_eq!(d.fw_requests, 2);
             rig.steady_state();
         }
-        Via::SevGuest | Via::Tsm => {
+        Path::SevGuest | Path::Tsm => {
             assert!(
                 matches!(&e, BackendError::BusyTimeout { status: Some(st), .. }
                     if st.errno == Some(nix::errno::Errno::ETIMEDOUT)),
@@ -460,7 +471,7 @@ fn busy_forever(via: Via) {
             assert!(e.is_key_disabled());
             let msg = e.to_string();
             assert!(msg.contains("do NOT retry"), "{msg}");
-            if via == Via::SevGuest {
+            if via.path == Path::SevGuest {
                 assert_eq!(rig.vmpck_disabled(), Some(true));
             }
             // Linux semantics: the key is gone until reboot, even once the host recovers.
@@ -543,18 +554,18 @@ fn vmpck_wiped(via: Via) {
     let (r, d) = rig.request();
     assert_eq!(d.fw_requests, 1);
     let e = r.expect_err("a firmware error");
-    match via {
-        Via::Ghcb => assert!(
+    match via.path {
+        Path::Ghcb => assert!(
             matches!(&e, BackendError::Firmware { backend: BackendKind::Sim, fw, status: None } if *fw == status),
             "{e:?}"
         ),
-        Via::SevGuest => assert!(
+        Path::SevGuest => assert!(
             matches!(&e, BackendError::Firmware { backend: BackendKind::SevGuest, fw, status: Some(st) }
                 if *fw == status && st.errno == Some(nix::errno::Errno::EIO)
                     && st.exitinfo2 == Some(u64::from(status.to_u32()))),
             "{e:?}"
         ),
-        Via::Tsm => assert!(
+        Path::Tsm => assert!(
             matches!(&e, BackendError::ProviderFailed { status: st } if st.errno == Some(nix::errno::Errno::EIO)),
             "{e:?}"
         ),
@@ -563,10 +574,10 @@ fn vmpck_wiped(via: Via) {
     for _ in 0..2 {
         let (r, d) = rig.request();
         let e = r.expect_err("the VMPCK is wiped");
-        let want = match via {
-            Via::Ghcb => BackendKind::Sim,
-            Via::SevGuest => BackendKind::SevGuest,
-            Via::Tsm => BackendKind::Tsm,
+        let want = match via.path {
+            Path::Ghcb => BackendKind::Sim,
+            Path::SevGuest => BackendKind::SevGuest,
+            Path::Tsm => BackendKind::Tsm,
         };
         assert!(
             matches!(&e, BackendError::VmpckDisabled { backend, .. } if *backend == want),
@@ -575,21 +586,32 @@ fn vmpck_wiped(via: Via) {
         assert!(e.is_key_disabled());
         assert_eq!(d.fw_requests + d.ext_requests + d.plain_requests, 0);
     }
-    if via == Via::SevGuest {
+    if via.path == Path::SevGuest {
         assert_eq!(rig.vmpck_disabled(), Some(true));
     }
 }
 
 macro_rules! matrix {
     ($($case:ident),* $(,)?) => {
-        mod ghcb {
-            $( #[test] fn $case() { super::$case(super::Via::Ghcb) } )*
-        }
-        mod sev_guest {
-            $( #[test] fn $case() { super::$case(super::Via::SevGuest) } )*
-        }
-        mod tsm {
-            $( #[test] fn $case() { super::$case(super::Via::Tsm) } )*
+        matrix!(@gen merged, Merged; $($case),*);
+        matrix!(@gen seed, Seed; $($case),*);
+    };
+    (@gen $m:ident, $g:ident; $($case:ident),*) => {
+        /// The matrix against one KVM host-interface generation.
+        mod $m {
+            use super::{Generation, Path, Via};
+            const fn via(path: Path) -> Via {
+                Via { path, gen: Generation::$g }
+            }
+            mod ghcb {
+                $( #[test] fn $case() { super::super::$case(super::via(super::Path::Ghcb)) } )*
+            }
+            mod sev_guest {
+                $( #[test] fn $case() { super::super::$case(super::via(super::Path::SevGuest)) } )*
+            }
+            mod tsm {
+                $( #[test] fn $case() { super::super::$case(super::via(super::Path::Tsm)) } )*
+            }
         }
     };
 }
@@ -683,8 +705,8 @@ fn ghcb_rejection(via: Via) {
         ghcb_reject: Repeat::Times(1),
         ..Faults::default()
     };
-    fatal_then_disabled(via, faults, 0, |via, e| match via {
-        Via::Ghcb => matches!(
+    fatal_then_disabled(via, faults, 0, |via, e| match via.path {
+        Path::Ghcb => matches!(
             e,
             BackendError::HostError {
                 backend: BackendKind::Sim,
@@ -692,10 +714,10 @@ fn ghcb_rejection(via: Via) {
             }
         ),
         // A positive ioctl return without errno, exitinfo2 = SEV_RET_NO_FW_CALL.
-        Via::SevGuest => matches!(e, BackendError::GhcbRejected { ret: 2, status }
+        Path::SevGuest => matches!(e, BackendError::GhcbRejected { ret: 2, status }
             if status.errno.is_none() && status.exitinfo2 == Some(u64::MAX)),
         // configfs passes the positive value as "success": an empty outblob.
-        Via::Tsm => matches!(e, BackendError::TsmEmptyReport { .. }),
+        Path::Tsm => matches!(e, BackendError::TsmEmptyReport { .. }),
     });
 }
 
@@ -704,22 +726,22 @@ fn tampered_response(via: Via) {
         tamper_tag: Repeat::Times(1),
         ..Faults::default()
     };
-    fatal_then_disabled(via, faults, 1, |via, e| match via {
-        Via::Ghcb => matches!(
+    fatal_then_disabled(via, faults, 1, |via, e| match via.path {
+        Path::Ghcb => matches!(
             e,
             BackendError::ResponseRejected {
                 backend: BackendKind::Sim,
                 ..
             }
         ),
-        Via::SevGuest => matches!(
+        Path::SevGuest => matches!(
             e,
             BackendError::ResponseRejected {
                 backend: BackendKind::SevGuest,
                 ..
             }
         ),
-        Via::Tsm => matches!(e, BackendError::ProviderFailed { status }
+        Path::Tsm => matches!(e, BackendError::ProviderFailed { status }
             if status.errno == Some(nix::errno::Errno::EBADMSG)),
     });
 }
@@ -729,19 +751,19 @@ fn generic_vmm_error(via: Via) {
         generic_vmm_error: Repeat::Times(1),
         ..Faults::default()
     };
-    fatal_then_disabled(via, faults, 0, |via, e| match via {
-        Via::Ghcb => matches!(
+    fatal_then_disabled(via, faults, 0, |via, e| match via.path {
+        Path::Ghcb => matches!(
             e,
             BackendError::HostError {
                 backend: BackendKind::Sim,
                 ..
             }
         ),
-        Via::SevGuest => {
+        Path::SevGuest => {
             matches!(e, BackendError::HostError { backend: BackendKind::SevGuest, status: Some(st), .. }
             if st.errno == Some(nix::errno::Errno::EIO) && st.exitinfo2 == Some(snp_ghcb::exit::GENERIC))
         }
-        Via::Tsm => matches!(e, BackendError::ProviderFailed { status }
+        Path::Tsm => matches!(e, BackendError::ProviderFailed { status }
             if status.errno == Some(nix::errno::Errno::EIO)),
     });
 }
@@ -765,20 +787,20 @@ fn absurd_page_count(via: Via) {
         (d.invalid_len_answers, d.plain_requests, d.fw_requests),
         (1, 1, 1)
     );
-    match via {
-        Via::Ghcb => assert!(
+    match via.path {
+        Path::Ghcb => assert!(
             matches!(&e, BackendError::CertsTooLarge { backend: BackendKind::Sim, needed, max, status: None }
                 if *needed == pages * 4096 && *max == 64 * 4096),
             "{e:?}"
         ),
         // The kernel writes `npages << 12` into the u32 certs_len: the value wraps, and is
         // still more than 16 KiB.
-        Via::SevGuest => assert!(
+        Path::SevGuest => assert!(
             matches!(&e, BackendError::CertsTooLarge { backend: BackendKind::SevGuest, needed, .. }
                 if *needed == u64::from((pages << 12) as u32)),
             "{e:?}"
         ),
-        Via::Tsm => assert!(matches!(&e, BackendError::ProviderFailed { .. }), "{e:?}"),
+        Path::Tsm => assert!(matches!(&e, BackendError::ProviderFailed { .. }), "{e:?}"),
     }
     assert!(!e.is_key_disabled());
     rig.platform.set_faults(Faults::default());
@@ -786,14 +808,17 @@ fn absurd_page_count(via: Via) {
 }
 
 mod host_failures {
-    use super::Via;
     macro_rules! each_path {
         ($($case:ident),* $(,)?) => {
             $(
                 mod $case {
-                    #[test] fn ghcb() { super::super::$case(super::Via::Ghcb) }
-                    #[test] fn sev_guest() { super::super::$case(super::Via::SevGuest) }
-                    #[test] fn tsm() { super::super::$case(super::Via::Tsm) }
+                    use super::super::{$case as case, Generation::*, Path::*, Via};
+                    #[test] fn ghcb_merged() { case(Via { path: Ghcb, gen: Merged }) }
+                    #[test] fn sev_guest_merged() { case(Via { path: SevGuest, gen: Merged }) }
+                    #[test] fn tsm_merged() { case(Via { path: Tsm, gen: Merged }) }
+                    #[test] fn ghcb_seed() { case(Via { path: Ghcb, gen: Seed }) }
+                    #[test] fn sev_guest_seed() { case(Via { path: SevGuest, gen: Seed }) }
+                    #[test] fn tsm_seed() { case(Via { path: Tsm, gen: Seed }) }
                 }
             )*
         };
@@ -833,7 +858,13 @@ fn auto_prefers_tsm_then_sev_guest_and_never_the_simulator() {
     drop(b);
 
     // A working configfs-tsm tree wins over the device.
-    let Some(rig) = Rig::new(Via::Tsm, Faults::default()) else {
+    let Some(rig) = Rig::new(
+        Via {
+            path: Path::Tsm,
+            gen: Generation::Merged,
+        },
+        Faults::default(),
+    ) else {
         return;
     };
     let opts = BackendOptions {

@@ -666,6 +666,34 @@ mod tests {
         assert!(seen.lock().unwrap().req.is_empty());
     }
 
+    /// The real syscall path (the nix ioctl) on something that is not the SEV-SNP device: the
+    /// kernel answers ENOTTY, decoded like a disabled VMPCK / missing driver, errno kept.
+    #[test]
+    fn real_ioctl_on_a_regular_file_is_enotty() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let mut b = SevGuestBackend::open(f.path(), DEFAULT_MSG_VERSION).unwrap();
+        let e = b.get_ext_report(&ReportRequest::default()).unwrap_err();
+        match e {
+            BackendError::VmpckDisabled {
+                backend: BackendKind::SevGuest,
+                status: Some(st),
+                ..
+            } => {
+                assert_eq!(st.errno, Some(Errno::ENOTTY));
+                assert_eq!(st.ret, -1);
+                assert_eq!(st.exitinfo2, Some(0));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_device_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = SevGuestBackend::open(&dir.path().join("sev-guest"), 1).unwrap_err();
+        assert!(matches!(e, BackendError::DeviceUnavailable { .. }) && e.is_unavailable());
+    }
+
     #[test]
     fn cert_buffer_is_page_aligned() {
         let b = SevGuestBackend::with_ioctl(
