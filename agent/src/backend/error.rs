@@ -381,6 +381,10 @@ pub enum BackendError {
     },
 
     // ----- the in-process driver ----------------------------------------------------------------
+    /// A bug in snp-agent (a request it built could not be encoded).
+    #[error("internal error in snp-agent: {0}; please report this")]
+    Internal(String),
+
     /// The in-process GHCB driver failed for a reason not covered above.
     #[error("the in-process GHCB driver failed: {0}")]
     Driver(String),

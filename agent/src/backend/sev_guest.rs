@@ -228,7 +228,8 @@ pub(crate) fn encode_request(req: &ReportRequest) -> Result<[u8; REPORT_REQ_SIZE
         key_sel: KEY_SEL_DEFAULT,
     }
     .to_bytes()
-    .map_err(|e| BackendError::MalformedResponse(format!("cannot encode the request: {e}")))
+    // KEY_SEL 0 and a VMPL of at most 3 always encode; an error here is a bug.
+    .map_err(|e| BackendError::Internal(format!("cannot encode MSG_REPORT_REQ: {e}")))
 }
 
 /// Map the syscall's outcome to success or the error that says what happened and what to do.
@@ -692,6 +693,46 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = SevGuestBackend::open(&dir.path().join("sev-guest"), 1).unwrap_err();
         assert!(matches!(e, BackendError::DeviceUnavailable { .. }) && e.is_unavailable());
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever the (untrusted) response buffer holds, decoding never panics and a
+            /// returned report lies inside the buffer.
+            #[test]
+            fn decode_response_never_panics(
+                head in proptest::collection::vec(any::<u8>(), 8..64),
+                fill in any::<u8>(),
+                size in prop_oneof![0u32..5000, any::<u32>()],
+            ) {
+                let mut resp = [fill; REPORT_RESP_SIZE];
+                resp[..head.len()].copy_from_slice(&head);
+                resp[4..8].copy_from_slice(&size.to_le_bytes());
+                if let Ok(r) = decode_response(&resp) {
+                    prop_assert_eq!(r.len(), size as usize);
+                    prop_assert!(r.len() <= REPORT_RESP_SIZE - REPORT_OFFSET);
+                }
+            }
+
+            /// Every kernel answer maps to success only when it is a clean success, and never
+            /// panics.
+            #[test]
+            fn check_ioctl_is_total(
+                ret in -2i32..6,
+                errno in proptest::option::of(1i32..140),
+                exitinfo2 in prop_oneof![Just(0u64), Just(1u64 << 32), Just(2u64 << 32), any::<u64>()],
+                certs_len in any::<u32>(),
+            ) {
+                let errno = errno.map(Errno::from_raw);
+                let r = IoctlReturn { ret, errno };
+                let status = KernelStatus { ret, errno, exitinfo2: Some(exitinfo2) };
+                let out = check_ioctl(r, status, certs_len);
+                prop_assert_eq!(out.is_ok(), ret == 0 && errno.is_none());
+            }
+        }
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //! the auxblob belong to another report (abi-facts §2.2). A mismatch is retried with a fresh entry,
 //! a bounded number of times. The kernel itself handles BUSY (and disables the VMPCK after 60 s) and
 //! always offers a 16 KiB certificate buffer; userspace cannot resize it.
+//!
+//! That retry is a plain bounded count rather than `snp_ghcb::retry::RetryState`: the kernel has
+//! already applied its own BUSY policy below this interface, and a foreign write is not a host
+//! answer the shared policy classifies. Each new attempt uses a fresh entry, so no wait is needed
+//! for a foreign writer to go away from it.
 
 use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
