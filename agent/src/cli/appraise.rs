@@ -161,12 +161,9 @@ fn endorsements(
         if req.kds.offline { "" } else { " and KDS" }
     );
     let kds = Kds::from_options(KdsOptions {
-        kds_url: req.kds.kds_url.clone(),
-        cache_dir: req.kds.cache_dir.clone(),
-        offline: req.kds.offline,
-        deadline: None,
         progress: progress_printer(),
         anchors: (req.roots != Roots::Amd).then(|| anchors.clone()),
+        ..req.kds.options()
     })
     .map_err(|e| CliError::new(exit_code::CERTIFICATE_UNAVAILABLE, e.to_string()))?;
     let vcek = kds.vcek_for_report(&view, req.product).map_err(|e| {

@@ -76,12 +76,8 @@ fn kds_err(e: snp_agent::kds::KdsError) -> CliError {
 pub fn run(a: FetchArgs) -> CliResult {
     let progress: snp_agent::kds::ProgressFn = std::sync::Arc::new(|p| eprintln!("snp-agent: {p}"));
     let kds = Kds::from_options(KdsOptions {
-        kds_url: a.kds.kds_url.clone(),
-        cache_dir: a.kds.cache_dir.clone(),
-        offline: a.kds.offline,
-        deadline: None,
         progress: Some(progress),
-        anchors: None,
+        ..a.kds.options()
     })
     .map_err(kds_err)?;
     let mut lines = Vec::new();

@@ -120,6 +120,24 @@ pub struct KdsArgs {
     /// Certificate cache directory (default $SNP_AGENT_CACHE_DIR, else ~/.cache/snp-agent).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Give up on KDS after this many seconds, retries and rate-limit waits included
+    /// (default 120).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub kds_timeout: Option<u64>,
+}
+
+impl KdsArgs {
+    /// The library's options for these arguments.
+    pub fn options(&self) -> snp_agent::kds::KdsOptions {
+        snp_agent::kds::KdsOptions {
+            kds_url: self.kds_url.clone(),
+            cache_dir: self.cache_dir.clone(),
+            offline: self.offline,
+            deadline: self.kds_timeout.map(std::time::Duration::from_secs),
+            progress: None,
+            anchors: None,
+        }
+    }
 }
 
 /// Backend selection shared by `attest` and `serve`.
