@@ -30,6 +30,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
+use crate::cache::{CachedCert, ChainCache, Fingerprint, Tier};
 use crate::chain::{fmt_time, AmdCert, CertKind, PublicKey};
 use crate::crl::Crl;
 use crate::crypto::{default_provider, CryptoProvider};
@@ -268,77 +269,128 @@ pub enum CrlPolicy {
     Required,
 }
 
-/// Results of the anchor checks (ARK self-signature, ARK→ASK, ARK→ASVK), computed once per
-/// verifier and product on first use rather than per report.
+/// Result of an intermediate's check (ARK→ASK or ARK→ASVK) and the intermediate's fingerprint,
+/// the issuer key under which VCEK/VLEK signatures are cached.
 #[derive(Debug)]
-struct AnchorResults {
-    ark: Result<String, String>,
-    ask: Option<Result<String, String>>,
-    asvk: Option<Result<String, String>>,
+struct IntermediateResult {
+    result: Result<String, String>,
+    fingerprint: Fingerprint,
 }
 
+/// One product's anchors with their checks (ARK self-signature, ARK→ASK, ARK→ASVK), each
+/// computed on first use — only the intermediate a report needs is checked — and answered by
+/// the [`ChainCache`] when another verifier in the process already did the work.
 #[derive(Debug)]
 struct PreparedSet {
     set: AnchorSet,
-    results: OnceLock<AnchorResults>,
+    ark: OnceLock<Result<String, String>>,
+    ask: OnceLock<Option<IntermediateResult>>,
+    asvk: OnceLock<Option<IntermediateResult>>,
 }
 
 impl PreparedSet {
-    fn results(&self, provider: &dyn CryptoProvider) -> &AnchorResults {
-        self.results.get_or_init(|| {
-            let set = &self.set;
-            let ark = set.ark();
-            let ark_result = ark
-                .check_ca()
+    fn new(set: &AnchorSet) -> PreparedSet {
+        PreparedSet {
+            set: set.clone(),
+            ark: OnceLock::new(),
+            ask: OnceLock::new(),
+            asvk: OnceLock::new(),
+        }
+    }
+
+    fn ark_result(
+        &self,
+        cache: &ChainCache,
+        provider: &dyn CryptoProvider,
+    ) -> &Result<String, String> {
+        self.ark.get_or_init(|| {
+            let ark = self.set.ark();
+            ark.check_ca()
                 .map_err(|e| e.to_string())
-                .and_then(|()| ark.verify_issued_by(ark, provider))
+                .and_then(|()| cache.verify_issued_by(Tier::Ca, ark, ark, provider))
                 .map(|()| {
                     format!(
                         "{} self-signed (RSASSA-PSS SHA-384)",
                         ark.common_name().unwrap_or("ARK")
                     )
-                });
-            let inter = |c: &AmdCert| {
-                c.check_ca()
-                    .map_err(|e| e.to_string())
-                    .and_then(|()| c.verify_issued_by(ark, provider))
-                    .map(|()| {
-                        format!(
-                            "{} signed by {}",
-                            c.common_name().unwrap_or(c.role()),
-                            ark.common_name().unwrap_or("ARK")
-                        )
-                    })
-            };
-            AnchorResults {
-                ark: ark_result,
-                ask: set.ask().map(inter),
-                asvk: set.asvk().map(inter),
-            }
+                })
         })
+    }
+
+    fn intermediate_result(
+        &self,
+        kind: CertKind,
+        cache: &ChainCache,
+        provider: &dyn CryptoProvider,
+    ) -> Option<(&AmdCert, &IntermediateResult)> {
+        let cert = self.set.intermediate(kind)?;
+        let slot = match kind {
+            CertKind::Vcek => &self.ask,
+            CertKind::Vlek => &self.asvk,
+        };
+        let ark = self.set.ark();
+        let r = slot.get_or_init(|| {
+            let result = cert
+                .check_ca()
+                .map_err(|e| e.to_string())
+                .and_then(|()| cache.verify_issued_by(Tier::Ca, cert, ark, provider))
+                .map(|()| {
+                    format!(
+                        "{} signed by {}",
+                        cert.common_name().unwrap_or(cert.role()),
+                        ark.common_name().unwrap_or("ARK")
+                    )
+                });
+            Some(IntermediateResult {
+                result,
+                fingerprint: ChainCache::fingerprint(provider, cert.der()),
+            })
+        });
+        r.as_ref().map(|r| (cert, r))
     }
 
     fn intermediate<'a>(
         &'a self,
         kind: CertKind,
+        cache: &ChainCache,
         provider: &dyn CryptoProvider,
     ) -> Option<(&'a AmdCert, &'a Result<String, String>)> {
-        let r = self.results(provider);
-        match kind {
-            CertKind::Vcek => self.set.ask().zip(r.ask.as_ref()),
-            CertKind::Vlek => self.set.asvk().zip(r.asvk.as_ref()),
+        self.intermediate_result(kind, cache, provider)
+            .map(|(c, r)| (c, &r.result))
+    }
+
+    /// The VCEK/VLEK signature by this set's intermediate for `kind`, through the cache.
+    fn verify_vek_signature(
+        &self,
+        vek: &CachedCert,
+        kind: CertKind,
+        cache: &ChainCache,
+        provider: &dyn CryptoProvider,
+    ) -> Result<(), String> {
+        match self.intermediate_result(kind, cache, provider) {
+            Some((inter, r)) => cache.verify_issued_by_anchor(
+                Tier::EndorsementKey,
+                vek,
+                inter,
+                &r.fingerprint,
+                provider,
+            ),
+            None => Err(format!("no {} among the anchors", kind.intermediate_role())),
         }
     }
 }
 
 /// Verifies SNP evidence against a fixed set of trust anchors with one crypto provider.
-/// Cheap to clone and share (clones share the anchor-check cache); anchor signatures are
-/// checked once per product, on first use.
+/// Cheap to clone and share (clones share the anchor checks); anchor signatures are checked
+/// once per product and kind, on first use, and certificate signatures go through a
+/// [`ChainCache`] (the process-wide one unless [`Verifier::with_cache`] gives another), so
+/// repeated evidence from one chip costs the report signature and the per-report checks.
 #[derive(Debug, Clone)]
 pub struct Verifier {
     source: AnchorSource,
     prepared: Arc<Vec<PreparedSet>>,
     provider: Arc<dyn CryptoProvider>,
+    cache: Arc<ChainCache>,
     time: Option<u64>,
     crl_policy: CrlPolicy,
 }
@@ -636,18 +688,12 @@ impl Verifier {
 
     /// A verifier over `anchors` with an explicit crypto provider.
     pub fn with_provider(anchors: TrustAnchors, provider: Arc<dyn CryptoProvider>) -> Verifier {
-        let prepared = anchors
-            .sets()
-            .iter()
-            .map(|s| PreparedSet {
-                set: s.clone(),
-                results: OnceLock::new(),
-            })
-            .collect();
+        let prepared = anchors.sets().iter().map(PreparedSet::new).collect();
         Verifier {
             source: anchors.source(),
             prepared: Arc::new(prepared),
             provider,
+            cache: ChainCache::global(),
             time: None,
             crl_policy: CrlPolicy::default(),
         }
@@ -663,6 +709,20 @@ impl Verifier {
     pub fn at_unix(mut self, secs: u64) -> Verifier {
         self.time = Some(secs);
         self
+    }
+
+    /// Use `cache` for certificate parses and signatures instead of the process-wide
+    /// [`ChainCache::global`] (e.g. [`ChainCache::disabled`] to do all the work every time).
+    /// Only certificate signature facts are cached; every check of the module table still runs
+    /// on every report.
+    pub fn with_cache(mut self, cache: Arc<ChainCache>) -> Verifier {
+        self.cache = cache;
+        self
+    }
+
+    /// The certificate cache in use.
+    pub fn cache(&self) -> &Arc<ChainCache> {
+        &self.cache
     }
 
     /// Whether a CRL is required.
@@ -769,7 +829,10 @@ impl Verifier {
             checks.skip_rest("no VCEK/VLEK");
             return None;
         }
-        let parsed = AmdCert::from_der("VEK", &e.vek).and_then(|c| vek_kind(&c).map(|k| (c, k)));
+        let parsed = self
+            .cache
+            .parse("VEK", &e.vek, &*self.provider)
+            .and_then(|c| vek_kind(&c).map(|k| (c, k)));
         let (vek, kind) = match parsed {
             Ok(v) => v,
             Err(err) => {
@@ -870,15 +933,14 @@ impl Verifier {
             }
             Some(p) => {
                 let r = p
-                    .results(&*self.provider)
-                    .ark
+                    .ark_result(&self.cache, &*self.provider)
                     .clone()
                     .map_err(|d| no_anchor(check::ARK_SELF_SIGNATURE, d));
                 checks.record(
                     check::ARK_SELF_SIGNATURE,
                     r.map(|d| format!("{d} [{source}]")),
                 );
-                match p.intermediate(kind, &*self.provider) {
+                match p.intermediate(kind, &self.cache, &*self.provider) {
                     None => {
                         let msg = format!(
                             "no {} for {product} among the {source} trust anchors",
@@ -893,8 +955,8 @@ impl Verifier {
                             .map_err(|d| no_anchor(check::ASK_SIGNED_BY_ARK, d));
                         checks.record(check::ASK_SIGNED_BY_ARK, r);
                         intermediate = Some(cert);
-                        let r = vek
-                            .verify_issued_by(cert, &*self.provider)
+                        let r = p
+                            .verify_vek_signature(&vek, kind, &self.cache, &*self.provider)
                             .map(|()| {
                                 format!(
                                     "{kind} signed by {}",
@@ -1156,7 +1218,10 @@ impl Verifier {
     /// before caching a certificate fetched from KDS. `product` is the line it is expected for.
     pub fn verify_vek(&self, vek_der: &[u8], product: Product) -> Result<VerifiedVek, VerifyError> {
         let time = self.now();
-        let vek = AmdCert::from_der("VEK", vek_der).map_err(VerifyError::Certificate)?;
+        let vek = self
+            .cache
+            .parse("VEK", vek_der, &*self.provider)
+            .map_err(VerifyError::Certificate)?;
         let kind = vek_kind(&vek).map_err(VerifyError::Certificate)?;
         let ext = vek.amd_extensions();
         let named = ext.product(kind.role()).map_err(VerifyError::Certificate)?;
@@ -1169,27 +1234,26 @@ impl Verifier {
             check: check::ARK_SELF_SIGNATURE,
             detail: format!("no trust anchors for {product}"),
         })?;
-        p.results(&*self.provider)
-            .ark
+        p.ark_result(&self.cache, &*self.provider)
             .clone()
             .map_err(|d| VerifyError::Chain {
                 check: check::ARK_SELF_SIGNATURE,
                 detail: d,
             })?;
-        let (inter, res) =
-            p.intermediate(kind, &*self.provider)
-                .ok_or_else(|| VerifyError::Chain {
-                    check: check::ASK_SIGNED_BY_ARK,
-                    detail: format!(
-                        "no {} for {product} among the trust anchors",
-                        kind.intermediate_role()
-                    ),
-                })?;
+        let (inter, res) = p
+            .intermediate(kind, &self.cache, &*self.provider)
+            .ok_or_else(|| VerifyError::Chain {
+                check: check::ASK_SIGNED_BY_ARK,
+                detail: format!(
+                    "no {} for {product} among the trust anchors",
+                    kind.intermediate_role()
+                ),
+            })?;
         res.clone().map_err(|d| VerifyError::Chain {
             check: check::ASK_SIGNED_BY_ARK,
             detail: d,
         })?;
-        vek.verify_issued_by(inter, &*self.provider)
+        p.verify_vek_signature(&vek, kind, &self.cache, &*self.provider)
             .map_err(|d| VerifyError::Chain {
                 check: check::VEK_SIGNED_BY_ASK,
                 detail: d,
@@ -1223,8 +1287,7 @@ impl Verifier {
             check: check::ARK_SELF_SIGNATURE,
             detail: format!("no trust anchors for {product}"),
         })?;
-        p.results(&*self.provider)
-            .ark
+        p.ark_result(&self.cache, &*self.provider)
             .clone()
             .map_err(|d| VerifyError::Chain {
                 check: check::ARK_SELF_SIGNATURE,
@@ -1239,15 +1302,15 @@ impl Verifier {
         product: Product,
         kind: CertKind,
     ) -> Result<&'a AmdCert, VerifyError> {
-        let (inter, res) =
-            p.intermediate(kind, &*self.provider)
-                .ok_or_else(|| VerifyError::Chain {
-                    check: check::ASK_SIGNED_BY_ARK,
-                    detail: format!(
-                        "no {} for {product} among the trust anchors",
-                        kind.intermediate_role()
-                    ),
-                })?;
+        let (inter, res) = p
+            .intermediate(kind, &self.cache, &*self.provider)
+            .ok_or_else(|| VerifyError::Chain {
+                check: check::ASK_SIGNED_BY_ARK,
+                detail: format!(
+                    "no {} for {product} among the trust anchors",
+                    kind.intermediate_role()
+                ),
+            })?;
         res.clone().map_err(|d| VerifyError::Chain {
             check: check::ASK_SIGNED_BY_ARK,
             detail: d,

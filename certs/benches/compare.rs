@@ -1,0 +1,297 @@
+//! Comparison benchmark (issue 8): our verifier against the `sev` crate (OpenSSL and pure-Rust
+//! backends) and against a bare P-384 signature verification, on the same real evidence, in
+//! one run.
+//!
+//! Run: `cargo bench -p snp-certs --bench compare`. Prints, for a script to read:
+//! * `median NAME NANOSECONDS` for every measurement;
+//! * `ratio NAME VALUE`: `*_vs_sev_*` = the sev crate's time / ours (speed-up, higher is
+//!   better); `warm_vs_bare_p384_*` = our warm time / a bare P-384 verify (cost, lower is
+//!   better).
+//!
+//! The evidence is virtee/sev's real Milan report with its VCEK and the KDS Milan chain.
+//! "sev" does what its documentation shows a verifier doing: parse ARK, ASK and VCEK from
+//! DER, parse the report, then `(&chain, &report).verify()` (ARK self-signature, ARK→ASK,
+//! ASK→VCEK, VCEK→report). It checks no TCB, chip-ID or signer binding; ours does, every time.
+//!
+//! * `ours_cold_*`: a fresh verifier with an empty cache, anchors parsed from the same chain
+//!   PEM (so the ARK/ASK parse is paid, as in sev's figure), then one verification;
+//! * `ours_cold_pinned_*`: a fresh verifier with an empty cache over the pinned AMD anchors
+//!   (parsed once per process, as in a deployed verifier);
+//! * `ours_warm_*`: the same report verified again by a verifier that has seen it (its chain
+//!   is cached; the report signature and every binding check still run);
+//! * `bare_p384_*`: SHA-384 over bytes 0x000..0x2A0 plus the ECDSA verification, nothing else.
+//!
+//! Timing: every candidate is measured once per round, round-robin, for `ROUNDS` rounds; each
+//! measurement is the mean of a small batch; the figure is the median over rounds. Interleaving
+//! keeps the ratios fair when other processes load the machine.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use snp_certs::cache::ChainCache;
+use snp_certs::chain::{pem_certificates, CertKind};
+use snp_certs::crypto::{available_providers, CryptoProvider};
+use snp_certs::product::Product;
+use snp_certs::report::ReportView;
+use snp_certs::roots::TrustAnchors;
+use snp_certs::verify::{Endorsements, Verifier};
+
+/// 2026-11-25T00:00:00Z, inside every certificate's validity window.
+const NOW: u64 = 1_795_564_800;
+const ROUNDS: usize = 41;
+
+struct Evidence {
+    report: Vec<u8>,
+    vcek: Vec<u8>,
+    chain_pem: String,
+    ark: Vec<u8>,
+    ask: Vec<u8>,
+}
+
+fn load() -> Evidence {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/real");
+    let read = |p: &str| std::fs::read(dir.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let chain_pem = String::from_utf8(read("virtee-sev/cert_chain_milan")).expect("utf-8 PEM");
+    let ders = pem_certificates(chain_pem.as_bytes()).expect("chain PEM");
+    let [ask, ark]: [Vec<u8>; 2] = ders.try_into().expect("ASK + ARK");
+    Evidence {
+        report: read("virtee-sev/report_milan.bin"),
+        vcek: read("virtee-sev/vcek_milan.der"),
+        chain_pem,
+        ark,
+        ask,
+    }
+}
+
+fn fresh_verifier(anchors: TrustAnchors, p: &Arc<dyn CryptoProvider>) -> Verifier {
+    Verifier::with_provider(anchors, Arc::clone(p))
+        .with_cache(Arc::new(ChainCache::new()))
+        .at_unix(NOW)
+}
+
+type Candidate<'a> = (String, usize, Box<dyn FnMut() + 'a>);
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is not supported by this harness.
+    let ev = load();
+    let endorsements = Endorsements::new(ev.vcek.clone());
+    let providers = available_providers();
+
+    // Correctness first: every candidate must accept this evidence.
+    for p in &providers {
+        fresh_verifier(TrustAnchors::amd(), p)
+            .verify(&ev.report, &endorsements)
+            .unwrap_or_else(|e| panic!("{}: ours rejects the evidence: {e}", p.name()));
+    }
+    sev_openssl_verify(&ev).expect("sev+openssl rejects the evidence");
+    sev_nossl_verify(&ev).expect("sev+crypto_nossl rejects the evidence");
+
+    let view = ReportView::new(&ev.report).expect("report");
+    let sec1 = {
+        let cert = snp_certs::chain::AmdCert::from_der("VEK", &ev.vcek).expect("VCEK");
+        match cert.public_key() {
+            snp_certs::chain::PublicKey::P384 { sec1 } => sec1.clone(),
+            other => panic!("VCEK key {other:?}"),
+        }
+    };
+    let le_to_be = |le: &[u8; 72]| {
+        let mut be = [0u8; 48];
+        for (d, s) in be.iter_mut().zip(le[..48].iter().rev()) {
+            *d = *s;
+        }
+        be
+    };
+    let (r, s) = (le_to_be(view.signature_r()), le_to_be(view.signature_s()));
+    let signed = view.signed_bytes().to_vec();
+
+    let mut cands: Vec<Candidate<'_>> = Vec::new();
+    for p in &providers {
+        let name = p.name().replace('-', "");
+        let (ev_ref, e_ref) = (&ev, &endorsements);
+        let p1 = Arc::clone(p);
+        cands.push((
+            format!("ours_cold_{name}"),
+            3,
+            Box::new(move || {
+                let anchors = TrustAnchors::explicit()
+                    .with_kds_chain_pem(Product::Milan, CertKind::Vcek, &ev_ref.chain_pem)
+                    .expect("chain");
+                let v = fresh_verifier(anchors, &p1);
+                black_box(
+                    v.verify(black_box(&ev_ref.report), e_ref)
+                        .expect("verifies"),
+                );
+            }),
+        ));
+        let p2 = Arc::clone(p);
+        cands.push((
+            format!("ours_cold_pinned_{name}"),
+            3,
+            Box::new(move || {
+                let v = fresh_verifier(TrustAnchors::amd(), &p2);
+                black_box(
+                    v.verify(black_box(&ev_ref.report), e_ref)
+                        .expect("verifies"),
+                );
+            }),
+        ));
+        let warm = fresh_verifier(TrustAnchors::amd(), p);
+        warm.verify(&ev.report, &endorsements).expect("verifies");
+        cands.push((
+            format!("ours_warm_{name}"),
+            5,
+            Box::new(move || {
+                black_box(
+                    warm.verify(black_box(&ev_ref.report), e_ref)
+                        .expect("verifies"),
+                );
+            }),
+        ));
+        let p3 = Arc::clone(p);
+        let (sec1, signed) = (sec1.clone(), signed.clone());
+        cands.push((
+            format!("bare_p384_{name}"),
+            5,
+            Box::new(move || {
+                p3.verify_ecdsa_p384_sha384(&sec1, black_box(&signed), &r, &s)
+                    .expect("verifies");
+            }),
+        ));
+    }
+    // Breakdown: one RSA-4096 PSS certificate signature (ARK→ASK) per provider, and the
+    // X.509 + AMD-extension parse of the VCEK.
+    let ark = snp_certs::chain::AmdCert::from_der("ARK", &ev.ark).expect("ARK");
+    let ask = snp_certs::chain::AmdCert::from_der("ASK", &ev.ask).expect("ASK");
+    for p in &providers {
+        let (p, ark, ask) = (Arc::clone(p), ark.clone(), ask.clone());
+        cands.push((
+            format!("part_rsa4096_pss_{}", p.name().replace('-', "")),
+            3,
+            Box::new(move || {
+                ask.verify_issued_by(black_box(&ark), &*p)
+                    .expect("verifies")
+            }),
+        ));
+    }
+    let vcek_der = ev.vcek.clone();
+    cands.push((
+        "part_vcek_parse".into(),
+        5,
+        Box::new(move || {
+            black_box(
+                snp_certs::chain::AmdCert::from_der("VEK", black_box(&vcek_der)).expect("VCEK"),
+            );
+        }),
+    ));
+    let ev_ref = &ev;
+    cands.push((
+        "sev_openssl".into(),
+        3,
+        Box::new(move || sev_openssl_verify(black_box(ev_ref)).expect("verifies")),
+    ));
+    cands.push((
+        "sev_nossl".into(),
+        3,
+        Box::new(move || sev_nossl_verify(black_box(ev_ref)).expect("verifies")),
+    ));
+
+    // Warm-up.
+    for (_, batch, f) in cands.iter_mut() {
+        for _ in 0..*batch {
+            f();
+        }
+    }
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); cands.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, batch, f)) in cands.iter_mut().enumerate() {
+            let t = Instant::now();
+            for _ in 0..*batch {
+                f();
+            }
+            samples[i].push(t.elapsed().as_nanos() as f64 / *batch as f64);
+        }
+    }
+    let mut medians = std::collections::BTreeMap::new();
+    println!(
+        "# machine: {} ({} CPUs), load average {}",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+            .unwrap_or_default()
+    );
+    println!("# {ROUNDS} interleaved rounds; median ns per verification");
+    for ((name, _, _), mut s) in cands.iter().zip(samples) {
+        s.sort_by(|a, b| a.total_cmp(b));
+        let m = s[s.len() / 2];
+        println!(
+            "median {name} {m:.0}   # min {:.0} max {:.0}",
+            s[0],
+            s[s.len() - 1]
+        );
+        medians.insert(name.clone(), m);
+    }
+    let get = |k: &str| medians.get(k).copied();
+    let ratio = |name: &str, num: Option<f64>, den: Option<f64>| {
+        if let (Some(n), Some(d)) = (num, den) {
+            println!("ratio {name} {:.2}", n / d);
+        }
+    };
+    if !providers.iter().any(|p| p.name() == "aws-lc") {
+        println!("# aws-lc provider not compiled in: run with `--features aws-lc` for its figures");
+    }
+    let sev_ossl = get("sev_openssl");
+    let sev_nossl = get("sev_nossl");
+    for (suffix, tag) in [("awslc", ""), ("rustcrypto", "_rustcrypto")] {
+        let cold = get(&format!("ours_cold_{suffix}"));
+        let cold_pinned = get(&format!("ours_cold_pinned_{suffix}"));
+        let warm = get(&format!("ours_warm_{suffix}"));
+        let bare = get(&format!("bare_p384_{suffix}"));
+        ratio(&format!("cold_vs_sev_openssl{tag}"), sev_ossl, cold);
+        ratio(
+            &format!("cold_pinned_vs_sev_openssl{tag}"),
+            sev_ossl,
+            cold_pinned,
+        );
+        ratio(&format!("warm_vs_sev_openssl{tag}"), sev_ossl, warm);
+        ratio(&format!("cold_vs_sev_nossl{tag}"), sev_nossl, cold);
+        ratio(&format!("warm_vs_sev_nossl{tag}"), sev_nossl, warm);
+        ratio(&format!("warm_vs_bare_p384_{suffix}"), warm, bare);
+    }
+    ratio(
+        "bare_p384_awslc_vs_rustcrypto",
+        get("bare_p384_rustcrypto"),
+        get("bare_p384_awslc"),
+    );
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn sev_openssl_verify(ev: &Evidence) -> std::io::Result<()> {
+    use sev::certs::snp::{Chain, Verifiable};
+    use sev::firmware::guest::AttestationReport;
+    let chain = Chain::from_der(&ev.ark, &ev.ask, &ev.vcek)?;
+    let report = AttestationReport::from_bytes(&ev.report)?;
+    (&chain, &report).verify()
+}
+
+fn sev_nossl_verify(ev: &Evidence) -> std::io::Result<()> {
+    use sev_nossl::certs::snp::{Chain, Verifiable};
+    use sev_nossl::firmware::guest::AttestationReport;
+    use sev_nossl::parser::ByteParser;
+    let chain = Chain::from_der(&ev.ark, &ev.ask, &ev.vcek)?;
+    let report = AttestationReport::from_bytes(&ev.report)?;
+    (&chain, &report).verify()
+}
