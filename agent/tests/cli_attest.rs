@@ -175,3 +175,15 @@ fn attest_usage_and_backend_errors() {
         eprintln!("SKIPPED backend-absent checks: this machine has an SEV-SNP guest interface");
     }
 }
+
+#[test]
+fn an_unwritable_output_exits_8() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("missing-dir/ev.json");
+    let (code, _, err) = run(snp_agent(cache.path())
+        .args(["attest", "--backend", "sim", "--out"])
+        .arg(&out));
+    assert_eq!(code, i32::from(exit_code::OTHER), "{err}");
+    assert!(err.contains("missing-dir"), "{err}");
+}

@@ -353,3 +353,34 @@ fn a_cached_vcek_is_used_when_the_host_served_none() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("disk cache"), "{out}");
 }
+
+#[test]
+fn crl_checks_exit_4_when_the_crl_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let path = write(&evidence(&MILAN), Format::Json, dir.path(), "milan");
+    let crl = real("atakit/milan.crl_53b18266.crl");
+    // AMD's real Milan CRL: current between 2026-06-22 and 2026-08-08, revoking nothing.
+    let (code, out, _) = run(snp_agent(cache.path())
+        .arg("verify")
+        .arg(&path)
+        .args(["--offline", "--require-crl", "--at", "2026-07-01", "--crl"])
+        .arg(&crl));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("PASS  crl"), "{out}");
+    // The same CRL after its nextUpdate is stale.
+    let (code, out, _) = run(snp_agent(cache.path())
+        .arg("verify")
+        .arg(&path)
+        .args(["--offline", "--at", "2026-11-25", "--crl"])
+        .arg(&crl));
+    assert_eq!(code, i32::from(exit_code::CRL_FAILED), "{out}");
+    assert!(out.contains("FAIL  crl"), "{out}");
+    // Genoa's CRL does not belong to a Milan chain.
+    let (code, out, _) = run(snp_agent(cache.path())
+        .arg("verify")
+        .arg(&path)
+        .args(["--offline", "--at", "2026-07-01", "--crl"])
+        .arg(real("cyntrisec-cml-transport/crl_886a378d.crl")));
+    assert_eq!(code, i32::from(exit_code::CRL_FAILED), "{out}");
+}

@@ -37,19 +37,24 @@ impl Roots {
         }
     }
 
-    /// The trust anchors.
-    pub fn anchors(self) -> Result<TrustAnchors, CliError> {
+    /// The trust anchors; for the simulator only `product`'s when it is known (loading every
+    /// simulated product's roots costs start-up time for nothing).
+    pub fn anchors(self, product: Option<Product>) -> Result<TrustAnchors, CliError> {
         match self {
             Roots::Amd => Ok(TrustAnchors::amd()),
-            Roots::Simulator => sim_anchors(),
+            Roots::Simulator => sim_anchors(product),
         }
     }
 }
 
 #[cfg(feature = "sim")]
-fn sim_anchors() -> Result<TrustAnchors, CliError> {
+fn sim_anchors(only: Option<Product>) -> Result<TrustAnchors, CliError> {
     let mut anchors = TrustAnchors::explicit();
-    for product in Product::ALL {
+    let products = match only {
+        Some(p) => vec![p],
+        None => Product::ALL.to_vec(),
+    };
+    for product in products {
         let r = snp_sim::pki::SimRoots::for_product(product).map_err(|e| {
             CliError::new(
                 exit_code::OTHER,
@@ -69,7 +74,7 @@ fn sim_anchors() -> Result<TrustAnchors, CliError> {
 }
 
 #[cfg(not(feature = "sim"))]
-fn sim_anchors() -> Result<TrustAnchors, CliError> {
+fn sim_anchors(_only: Option<Product>) -> Result<TrustAnchors, CliError> {
     Err(CliError::new(
         exit_code::USAGE,
         "--sim-roots: this snp-agent was built without the simulator (feature \"sim\")",
@@ -183,7 +188,11 @@ pub fn appraise(ev: &Evidence, req: &Request<'_>) -> Result<Appraisal, CliError>
             "snp-agent: WARNING: trusting the SIMULATOR's roots: a pass proves nothing about AMD hardware"
         );
     }
-    let anchors = req.roots.anchors()?;
+    let hint = ReportView::new(&ev.report)
+        .ok()
+        .as_ref()
+        .and_then(snp_agent::evidence::view::product_hint);
+    let anchors = req.roots.anchors(hint)?;
     let (mut endorsements, vek_source) = endorsements(ev, req, &anchors)?;
     if let Some(path) = &req.crl {
         let der = std::fs::read(path)
