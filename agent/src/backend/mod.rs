@@ -296,6 +296,16 @@ mod tests {
         assert!(matches!(e, BackendError::TsmUnavailable { .. }), "{e:?}");
     }
 
+    /// A production build without the simulator refuses `--backend sim` with a clear error.
+    #[cfg(not(feature = "sim"))]
+    #[test]
+    fn sim_is_refused_when_not_built() {
+        let e = open(BackendKind::Sim, &BackendOptions::default())
+            .err()
+            .expect("no simulator in this build");
+        assert!(matches!(e, BackendError::SimNotBuilt) && e.is_unavailable());
+    }
+
     proptest! {
         #[test]
         fn extent_never_panics_and_stays_in_bounds(buf in proptest::collection::vec(any::<u8>(), 0..600)) {
