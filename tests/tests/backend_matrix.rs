@@ -10,7 +10,12 @@
 //!   configfs-tsm tree (skipped, visibly, without FUSE unless `SNP_AGENT_REQUIRE_FUSE=1`).
 //!
 //! Host behaviours: plain, INVALID_LEN once, INVALID_LEN twice with a growing blob, BUSY k times,
-//! BUSY forever, a throttling host, no certificates, a VMPCK wiped by an earlier failure.
+//! BUSY forever, a throttling host, no certificates, a VMPCK wiped by an earlier failure — and,
+//! in `host_failures`, a GHCB-level rejection, a tampered response, a generic VMM error and an
+//! absurd page count. Everything runs against both KVM host-interface generations (the seed's
+//! `KVM_EXIT_VMGEXIT` and the merged `KVM_EXIT_SNP_REQ_CERTS`): the guest must not tell them apart.
+//! Every successful steady-state report is verified against the VCEK the host served, chained to
+//! the simulator's roots.
 //!
 //! Every case asserts the firmware request count (and that the steady state afterwards costs
 //! exactly one), that no (VMPCK, sequence number) pair was reused (the simulated firmware's
@@ -32,7 +37,9 @@ use snp_agent::backend::{
     Backend, BackendError, BackendKind, ExtendedReport, ReportRequest, RetryPolicy,
 };
 use snp_certs::product::Product;
+use snp_certs::roots::TrustAnchors;
 use snp_certs::table::CertTable;
+use snp_certs::verify::{Endorsements, Verifier};
 use snp_ghcb::driver::{Gpa, PlatformError, Vmgexit};
 use snp_ghcb::exit::FwStatus;
 use snp_ghcb::page::{Ghcb, PAGE_SIZE};
@@ -246,6 +253,30 @@ impl Rig {
         assert_eq!(ext.cert_table, self.platform.expected_blob().unwrap());
         let table = CertTable::parse(&ext.cert_table).expect("served table parses");
         assert!(table.vcek().is_some() && table.ask().is_some() && table.ark().is_some());
+        self.verify(&ext, &table);
+    }
+
+    /// The report verifies against the VCEK the host served, chained to the simulator's roots
+    /// (given explicitly: they never verify against AMD's pinned roots).
+    fn verify(&self, ext: &ExtendedReport, table: &CertTable<'_>) {
+        let vcek = table.vcek().unwrap().der().expect("VCEK DER");
+        let roots = self.platform.roots().unwrap();
+        let anchors = TrustAnchors::explicit()
+            .with_chain(
+                self.platform.product(),
+                &roots.ark_der,
+                Some(&roots.ask_der),
+                Some(&roots.asvk_der),
+            )
+            .unwrap();
+        let ev = Endorsements::new(vcek.to_vec());
+        let verified = Verifier::new(anchors)
+            .verify(&ext.report, &ev)
+            .unwrap_or_else(|e| panic!("{:?}: evidence does not verify: {e}", self.via));
+        assert_eq!(&verified.report_bytes()[..], &ext.report[..]);
+        assert!(Verifier::new(TrustAnchors::amd())
+            .verify(&ext.report, &ev)
+            .is_err());
     }
 
     /// No (VMPCK, seqno) pair was reused, no response failed authentication, and (tsm) no report
