@@ -42,7 +42,7 @@ impl KernelStatus {
 impl fmt::Display for KernelStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.errno {
-            Some(e) => write!(f, "errno {} ({})", e as i32, e.desc())?,
+            Some(e) => write!(f, "errno {e:?} ({})", e.desc())?,
             None => write!(f, "return value {}", self.ret)?,
         }
         match self.exitinfo2 {
@@ -113,10 +113,10 @@ pub enum BackendError {
     // ----- the request was refused or failed --------------------------------------------------
     /// The host needs a larger certificate buffer than this path can offer.
     #[error(
-        "the host needs {needed} bytes for its certificate table but the {backend} backend can offer at most {max} bytes \
-         (Linux's SEV_FW_BLOB_MAX_SIZE for the kernel paths); no report was returned. The host's certificate blob is \
-         too large: ask the host operator to shrink it, or use a path with a larger buffer{}",
-        status.map(|s| format!(" ({s})")).unwrap_or_default()
+        "the host needs {needed} bytes for its certificate table but the {backend} backend offers at most {max} bytes; \
+         no report was returned. Ask the host operator to shrink the certificate blob{hint}{}",
+        status.map(|s| format!(" ({s})")).unwrap_or_default(),
+        hint = too_large_hint(*backend)
     )]
     CertsTooLarge {
         /// Which backend.
@@ -163,7 +163,8 @@ pub enum BackendError {
     /// kept and the unanswered message is re-sent first on the next request.
     #[error(
         "the host stayed busy (BUSY answers: a throttling hypervisor or a locked certificate blob) via the {backend} \
-         backend: {detail}; the VMPCK is kept — try again later, or raise the retry deadline"
+         backend: {detail}. The VMPCK is kept and the unanswered message is re-sent first on the next request; \
+         a longer retry deadline may also help"
     )]
     HostBusy {
         /// Which backend.
@@ -400,6 +401,15 @@ fn device_hint(e: &io::Error) -> &'static str {
             "run as root or grant this user access to the device (e.g. a udev rule)"
         }
         _ => "check that the path names the SEV-SNP guest device",
+    }
+}
+
+fn too_large_hint(backend: BackendKind) -> &'static str {
+    match backend {
+        BackendKind::Sim => {
+            ", or raise the retry policy's max_cert_pages if this host is trusted to serve that much"
+        }
+        _ => " (the Linux guest driver cannot pass more than 16 KiB, SEV_FW_BLOB_MAX_SIZE)",
     }
 }
 
