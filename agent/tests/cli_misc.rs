@@ -243,3 +243,70 @@ fn serve_rejects_a_bad_listen_address() {
     assert!(err.contains("not-an-address"), "{err}");
     assert!(err.contains("SIMULATED"), "{err}");
 }
+
+#[test]
+fn the_example_policy_accepts_its_guest_and_names_every_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let policy =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/example-policy.toml");
+    let path = write(&evidence(&TURIN), Format::Json, dir.path(), "turin");
+    let (code, out, err) = run(snp_agent(cache.path())
+        .arg("verify")
+        .arg(&path)
+        .arg("--offline")
+        .arg("--policy")
+        .arg(&policy));
+    assert_eq!(code, 0, "{out}\n{err}");
+    for check in [
+        "policy.products",
+        "policy.signers",
+        "policy.measurement",
+        "policy.host_data",
+        "policy.vmpl",
+        "policy.guest_svn",
+        "policy.firmware_version",
+        "policy.min_tcb.reported",
+        "policy.min_tcb.current",
+        "policy.min_tcb.committed",
+        "policy.min_launch_tcb",
+        "policy.guest_policy.debug",
+        "policy.guest_policy.migrate_ma",
+        "policy.guest_policy.cxl",
+        "policy.guest_policy.min_abi",
+        "policy.mitigation.launch",
+        "policy.mitigation.current",
+    ] {
+        assert!(out.contains(&format!("PASS  {check}")), "{check}: {out}");
+    }
+    // The same policy on Milan evidence: wrong product, and its Milan TCB minimum is too high.
+    let path = write(&evidence(&MILAN), Format::Json, dir.path(), "milan");
+    let (code, out, _) = run(snp_agent(cache.path())
+        .arg("verify")
+        .arg(&path)
+        .arg("--offline")
+        .arg("--policy")
+        .arg(&policy));
+    assert_eq!(code, i32::from(exit_code::POLICY_FAILED), "{out}");
+    assert!(out.contains("FAIL  policy.products"), "{out}");
+    assert!(out.contains("FAIL  policy.min_tcb.reported"), "{out}");
+    assert!(
+        out.contains("FAIL  policy.mitigation.launch"),
+        "v2 has no vectors: {out}"
+    );
+}
+
+#[test]
+fn show_reads_stdin() {
+    let cache = tempfile::tempdir().unwrap();
+    let bytes = evidence(&TURIN).to_bytes(Format::Coco).unwrap();
+    let out = snp_agent(cache.path())
+        .args(["show", "-"])
+        .write_stdin(bytes)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("(coco)"), "{text}");
+    assert!(text.contains("product         Turin"), "{text}");
+}
