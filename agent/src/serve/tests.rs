@@ -421,3 +421,53 @@ fn configuration_is_validated() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_queued_job_whose_client_left_never_reaches_the_device() {
+    let (entered_tx, entered) = channel();
+    let (gate_tx, gate) = channel();
+    let limits = Limits {
+        workers: 1,
+        queue: 4,
+        ..Limits::default()
+    };
+    let (h, calls) = start(
+        Script::Gated {
+            entered: entered_tx,
+            gate,
+        },
+        limits,
+    );
+    let addr = h.local_addr();
+    let b1 = attest_body(&Challenge::random(None).unwrap());
+    let t1 = std::thread::spawn(move || post(addr, "/attest", &b1));
+    entered.recv_timeout(Duration::from_secs(20)).unwrap();
+
+    // A second client sends its request, waits until it is queued, and hangs up.
+    let body = attest_body(&Challenge::random(None).unwrap());
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut req = format!(
+        "POST /attest HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    s.write_all(&req).unwrap();
+    wait_for("the second request to be queued", || h.stats().queued == 1);
+    drop(s);
+    // hyper notices the closed connection and drops the waiting handler (and with it the
+    // job's reply channel) while the job is still queued.
+    std::thread::sleep(Duration::from_millis(500));
+
+    gate_tx.send(()).unwrap();
+    assert_eq!(t1.join().unwrap().status, 200);
+    wait_for("the abandoned job to be skipped", || {
+        h.stats().abandoned == 1
+    });
+    assert_eq!(
+        calls.lock().unwrap().len(),
+        1,
+        "the abandoned job reached the device"
+    );
+    h.shutdown().unwrap();
+}
