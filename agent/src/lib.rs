@@ -2,10 +2,10 @@
 //! `/dev/sev-guest`, the simulator), KDS access, evidence formats and policy.
 
 pub mod backend;
-pub mod ioctl;
-pub mod kds;
+pub mod binding;
 pub mod evidence;
 pub mod exit_code;
+pub mod ioctl;
+pub mod kds;
 pub mod policy;
-pub mod binding;
 pub mod serve;
