@@ -307,6 +307,20 @@ impl KeySlot {
         last_sealed: 0,
         wiped: None,
     };
+
+    /// The count whoever uses this key next must continue from. Normally the firmware's count;
+    /// but a sealed message that was exposed to the host and never accounted for (still
+    /// pending, or lost with a wiped key) owns its sequence number, so the count skips past
+    /// it. Like Linux's unconditional `seqno += 2`, that may leave the firmware expecting a
+    /// lower number (the next request then fails), but no sequence number ever carries a
+    /// second plaintext.
+    fn handoff_count(&self) -> u64 {
+        if self.last_sealed > self.count {
+            self.last_sealed.saturating_add(1)
+        } else {
+            self.count
+        }
+    }
 }
 
 /// A sealed message that the host has seen but the firmware has (as far as we know) not
@@ -468,9 +482,11 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
     }
 
     /// The message count of a key, to write back to the secrets page OS area so that a later OS
-    /// continues from here instead of reusing sequence numbers.
+    /// continues from here instead of reusing sequence numbers. A message the host saw but the
+    /// firmware (as far as we know) did not consume — pending after BUSY, or lost when the key
+    /// was wiped — keeps its sequence number: the count skips past it.
     pub fn message_count(&self, id: VmpckId) -> u64 {
-        self.slots[id.get() as usize].count
+        self.slots[id.get() as usize].handoff_count()
     }
 
     /// Why a key was wiped, if it was.
@@ -1548,6 +1564,32 @@ mod tests {
             DriverError::SeqnoExhausted { id: 0 }
         );
         assert!(d.platform().sent.is_empty());
+    }
+
+    #[test]
+    fn message_count_never_hands_out_an_exposed_seqno() {
+        // BUSY until the deadline: seqno 1 was shown to the host and is pending.
+        let (mut d, _) = driver(Host::new(0).with_script(&[Fault::Busy; 200]));
+        d.get_report(&req(1)).unwrap_err();
+        assert!(d.has_pending_message());
+        let count = d.message_count(VmpckId::ZERO);
+        assert!(
+            d.platform().sent.iter().all(|s| s.seqno <= count),
+            "a later OS continuing from {count} would reuse an exposed seqno"
+        );
+        // A wipe after the host saw seqno 1 (the firmware may or may not have consumed it).
+        let (mut d, _) = driver(Host::new(0).with_script(&[Fault::Generic]));
+        d.get_report(&req(1)).unwrap_err();
+        assert!(d.wipe_reason(VmpckId::ZERO).is_some());
+        let count = d.message_count(VmpckId::ZERO);
+        assert!(
+            d.platform().sent.iter().all(|s| s.seqno <= count),
+            "a later OS continuing from {count} would reuse an exposed seqno"
+        );
+        // In step with the firmware, the count is exactly the firmware's.
+        let (mut d, _) = driver(Host::new(0));
+        d.get_report(&req(1)).unwrap();
+        assert_eq!(d.message_count(VmpckId::ZERO), d.platform().fw_count);
     }
 
     #[test]
