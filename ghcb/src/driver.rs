@@ -456,10 +456,7 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
             });
         }
         // Never move a counter backwards: that would reuse sequence numbers.
-        let mut count = message_count.max(slot.count);
-        if slot.last_sealed != 0 {
-            count = count.max(slot.last_sealed.saturating_add(1));
-        }
+        let count = message_count.max(slot.handoff_count());
         *slot = KeySlot {
             key: Some(vmpck),
             count,
@@ -1590,6 +1587,25 @@ mod tests {
         let (mut d, _) = driver(Host::new(0));
         d.get_report(&req(1)).unwrap();
         assert_eq!(d.message_count(VmpckId::ZERO), d.platform().fw_count);
+    }
+
+    #[test]
+    fn re_adding_a_key_keeps_an_unused_count() {
+        let mut host = Host::new(0);
+        host.fw_count = 10;
+        let mut d = GuestDriver::new(
+            host,
+            TestClock::default(),
+            RetryPolicy::default(),
+            VmpckId::ZERO,
+            Vmpck::new(KEY),
+            10,
+        )
+        .unwrap();
+        d.add_vmpck(VmpckId::ZERO, Vmpck::new(KEY), 10).unwrap();
+        assert_eq!(d.message_count(VmpckId::ZERO), 10);
+        check_report(&d.get_report(&req(1)).unwrap(), 1);
+        assert_eq!(d.platform().seqnos(), vec![(G, 11)]);
     }
 
     #[test]
