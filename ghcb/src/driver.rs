@@ -723,10 +723,12 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
             .key
             .as_ref()
             .ok_or(DriverError::NoKey { id: id.get() })?;
-        let seqno = slot.count + 1;
-        if seqno > MAX_SEQNO {
-            return Err(DriverError::SeqnoExhausted { id: id.get() });
-        }
+        // `count` can come from the caller (a secrets page), so it may be anything.
+        let seqno = slot
+            .count
+            .checked_add(1)
+            .filter(|&s| s <= MAX_SEQNO)
+            .ok_or(DriverError::SeqnoExhausted { id: id.get() })?;
         if seqno <= slot.last_sealed {
             return Err(DriverError::SeqnoReuse {
                 id: id.get(),
@@ -1606,6 +1608,24 @@ mod tests {
         assert_eq!(d.message_count(VmpckId::ZERO), 10);
         check_report(&d.get_report(&req(1)).unwrap(), 1);
         assert_eq!(d.platform().seqnos(), vec![(G, 11)]);
+    }
+
+    #[test]
+    fn an_absurd_message_count_is_exhaustion_not_a_panic() {
+        let mut d = GuestDriver::new(
+            Host::new(0),
+            TestClock::default(),
+            RetryPolicy::default(),
+            VmpckId::ZERO,
+            Vmpck::new(KEY),
+            u64::MAX,
+        )
+        .unwrap();
+        assert_eq!(
+            d.get_report(&req(1)).unwrap_err(),
+            DriverError::SeqnoExhausted { id: 0 }
+        );
+        assert!(d.platform().sent.is_empty());
     }
 
     #[test]
