@@ -361,6 +361,15 @@ pub fn spawn_with_backend(
 /// Run the endpoint until SIGINT or SIGTERM, then drain requests in progress and return. The
 /// bound address is logged at `info` level (`listening on …`).
 pub fn run(config: ServeConfig) -> Result<(), ServeError> {
+    run_with(config, |_| {})
+}
+
+/// [`run`], calling `on_listening` with the bound address once the endpoint accepts
+/// connections (a CLI prints it, which matters with port 0).
+pub fn run_with(
+    config: ServeConfig,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
     config.limits.validate()?;
     check_vmpl(config.vmpl)?;
     let listener = bind(&config.listen)?;
@@ -371,6 +380,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
         );
     }
     let handle = start(listener, backend, config.vmpl, config.limits, true)?;
+    on_listening(handle.local_addr());
     handle.wait()
 }
 
@@ -444,7 +454,7 @@ fn start(
         .name("snp-agent-serve".into())
         .spawn(move || runtime.block_on(http::serve(listener, state, stop_rx, stop_on_signals)))
         .map_err(io("starting the HTTP thread"))?;
-    info!(%addr, backend = backend_name, workers = limits.workers, queue = limits.queue, "listening on {addr}");
+    info!(%addr, backend = backend_name, workers = limits.workers, queue = limits.queue, "listening");
     Ok(ServeHandle {
         addr,
         stop: Arc::new(stop_tx),
