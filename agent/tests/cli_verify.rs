@@ -384,3 +384,39 @@ fn crl_checks_exit_4_when_the_crl_fails() {
         .arg(real("cyntrisec-cml-transport/crl_886a378d.crl")));
     assert_eq!(code, i32::from(exit_code::CRL_FAILED), "{out}");
 }
+
+#[test]
+fn check_crl_uses_the_cached_crl_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let path = write(&evidence(&MILAN), Format::Bin, dir.path(), "milan");
+    // Nothing cached, offline: no CRL.
+    let (code, _, err) = run(snp_agent(cache.path())
+        .arg("verify")
+        .arg(&path)
+        .args(["--offline", "--check-crl"]));
+    assert_eq!(code, i32::from(exit_code::CRL_FAILED), "{err}");
+    // The store's documented place for the Milan VCEK CRL.
+    let crl_path = snp_agent::kds::DiskCache::new(cache.path()).crl_path(
+        snp_certs::product::Product::Milan,
+        snp_certs::kds::Endorser::Vcek,
+    );
+    std::fs::create_dir_all(crl_path.parent().unwrap()).unwrap();
+    std::fs::copy(real("atakit/milan.crl_53b18266.crl"), &crl_path).unwrap();
+    let (code, out, err) = run(snp_agent(cache.path()).arg("verify").arg(&path).args([
+        "--offline",
+        "--check-crl",
+        "--at",
+        "2026-07-01",
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("PASS  crl"), "{out}");
+    // Offline, a stale cached CRL is handed to the verifier, which refuses it.
+    let (code, out, _) = run(snp_agent(cache.path()).arg("verify").arg(&path).args([
+        "--offline",
+        "--check-crl",
+        "--at",
+        "2026-11-25",
+    ]));
+    assert_eq!(code, i32::from(exit_code::CRL_FAILED), "{out}");
+}

@@ -13,8 +13,10 @@ use snp_agent::evidence::Evidence;
 use snp_agent::exit_code;
 use snp_agent::kds::{Kds, KdsOptions};
 use snp_agent::policy::{Expectations, Policy, PolicyOutcome};
+use snp_certs::chain::AmdCert;
+use snp_certs::kds::Endorser;
 use snp_certs::product::Product;
-use snp_certs::report::ReportView;
+use snp_certs::report::{ReportView, SigningKey};
 use snp_certs::roots::TrustAnchors;
 use snp_certs::verify::{CrlPolicy, Endorsements, VerificationOutcome, Verifier};
 
@@ -92,6 +94,8 @@ pub struct Request<'a> {
     /// A CRL file to check the chain against.
     pub crl: Option<PathBuf>,
     pub require_crl: bool,
+    /// Get the CRL from the cache or KDS (implies `require_crl`).
+    pub fetch_crl: bool,
     pub policy: &'a Policy,
     pub expected: &'a Expectations,
 }
@@ -181,6 +185,44 @@ fn endorsements(
     Ok((Endorsements::new(vcek.der), source))
 }
 
+/// The CRL for the evidence's product and endorsement kind, from the cache or KDS. The product
+/// comes from the report's CPUID, `--product`, or the VCEK/VLEK's productName (the verifier
+/// checks that all of these agree).
+fn fetch_crl(
+    ev: &Evidence,
+    req: &Request<'_>,
+    hint: Option<Product>,
+    endorsements: &Endorsements,
+    anchors: &TrustAnchors,
+) -> Result<Vec<u8>, CliError> {
+    let vek = AmdCert::from_der("VEK", &endorsements.vek).ok();
+    let from_cert = vek
+        .as_ref()
+        .and_then(|c| c.amd_extensions().product_name.as_deref())
+        .and_then(|n| Product::from_product_name(n).ok());
+    let product = hint.or(req.product).or(from_cert).ok_or_else(|| {
+        CliError::new(
+            exit_code::USAGE,
+            "--check-crl: cannot tell the product of this v2 report; give --product",
+        )
+    })?;
+    let endorser = match ReportView::new(&ev.report).map(|v| v.signing_key()) {
+        Ok(SigningKey::Vlek) => Endorser::Vlek,
+        _ => Endorser::Vcek,
+    };
+    let kds = Kds::from_options(KdsOptions {
+        progress: progress_printer(),
+        anchors: (req.roots != Roots::Amd).then(|| anchors.clone()),
+        ..req.kds.options()
+    })
+    .map_err(|e| CliError::new(exit_code::CRL_FAILED, e.to_string()))?;
+    let crl = kds
+        .crl(product, endorser)
+        .map_err(|e| CliError::new(exit_code::CRL_FAILED, format!("no CRL: {e}")))?;
+    tracing::info!(source = %crl.source, "CRL");
+    Ok(crl.der)
+}
+
 /// Verify `ev` and, if it verifies, evaluate the policy.
 pub fn appraise(ev: &Evidence, req: &Request<'_>) -> Result<Appraisal, CliError> {
     if req.roots == Roots::Simulator {
@@ -199,11 +241,15 @@ pub fn appraise(ev: &Evidence, req: &Request<'_>) -> Result<Appraisal, CliError>
             .map_err(|e| CliError::new(exit_code::USAGE, format!("CRL {}: {e}", path.display())))?;
         endorsements = endorsements.with_crl(der);
     }
+    if req.fetch_crl {
+        let der = fetch_crl(ev, req, hint, &endorsements, &anchors)?;
+        endorsements = endorsements.with_crl(der);
+    }
     let mut verifier = Verifier::new(anchors);
     if let Some(t) = req.at {
         verifier = verifier.at_unix(t);
     }
-    if req.require_crl {
+    if req.require_crl || req.fetch_crl {
         verifier = verifier.crl_policy(CrlPolicy::Required);
     }
     let verification = verifier.verify_detailed(&ev.report, &endorsements);

@@ -113,6 +113,7 @@ pub fn run(a: AttestArgs) -> CliResult {
                 at: None,
                 crl: None,
                 require_crl: false,
+                fetch_crl: false,
                 policy: &policy,
                 expected: &expected,
             },

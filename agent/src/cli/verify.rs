@@ -50,6 +50,10 @@ pub struct VerifyArgs {
     /// Fail unless a CRL is given and passes.
     #[arg(long, requires = "crl")]
     pub require_crl: bool,
+    /// Check the CRL from the cache or KDS (with --offline: the cache only); a missing,
+    /// stale or revoking CRL fails (exit 4).
+    #[arg(long, conflicts_with = "crl")]
+    pub check_crl: bool,
     #[command(flatten)]
     pub kds: KdsArgs,
     /// Output: text (one line per check) or json (EAR-style).
@@ -103,6 +107,7 @@ pub fn run(a: VerifyArgs) -> CliResult {
             at: a.at,
             crl: a.crl.clone(),
             require_crl: a.require_crl,
+            fetch_crl: a.check_crl,
             policy: &policy,
             expected: &expected,
         },
