@@ -182,6 +182,23 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let _ = AttestRequest::parse(&body);
+        }
+
+        #[test]
+        fn parse_never_panics_on_jsonish_bodies(
+            s in "\\{(\"(nonce|public_key|x)\": ?(\"[0-9a-fA-Fz]{0,80}\"|null|[0-9]{1,3}|\\[\\]), ?){0,3}\"nonce\": \"[0-9a-f]{0,70}\"\\}"
+        ) {
+            match AttestRequest::parse(s.as_bytes()) {
+                Ok(c) => proptest::prop_assert!(c.nonce().len() >= 16),
+                Err(e) => proptest::prop_assert_eq!(e.status(), 400),
+            }
+        }
+    }
+
     #[test]
     fn statuses_and_codes() {
         let all = [

@@ -199,6 +199,9 @@ fn routing_errors() {
     let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
     assert_eq!(v["status"], "ok");
     assert_eq!(v["backend"], "sim");
+    let a = raw(addr, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(a.status, 200);
+    assert!(a.body.is_empty(), "HEAD must not carry a body");
 }
 
 #[test]
