@@ -239,7 +239,7 @@ fn serve_rejects_a_bad_listen_address() {
         "--backend",
         "sim",
     ]));
-    assert_ne!(code, 0, "{err}");
+    assert_eq!(code, i32::from(exit_code::USAGE), "{err}");
     assert!(err.contains("not-an-address"), "{err}");
     assert!(err.contains("SIMULATED"), "{err}");
 }
@@ -309,4 +309,42 @@ fn show_reads_stdin() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("(coco)"), "{text}");
     assert!(text.contains("product         Turin"), "{text}");
+}
+
+#[test]
+fn serve_announces_its_port_and_answers() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let cache = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("snp-agent"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--backend", "sim"])
+        .env("SNP_AGENT_CACHE_DIR", cache.path())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut addr = None;
+    for _ in 0..20 {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(a) = line.trim().strip_prefix("snp-agent: listening on http://") {
+            addr = Some(a.to_string());
+            break;
+        }
+    }
+    let addr = addr.expect("serve announced its address");
+    // Any HTTP answer proves the endpoint is up; the protocol is tested with serve itself.
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    assert!(resp.starts_with("HTTP/1.1 "), "{resp}");
+    child.kill().unwrap();
+    let _ = child.wait();
 }

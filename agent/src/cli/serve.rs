@@ -15,7 +15,7 @@ device are serialized; concurrency and request sizes are bounded.
 
 Examples:
   snp-agent serve --listen 0.0.0.0:8080
-  snp-agent serve --listen 127.0.0.1:8080 --backend sim";
+  snp-agent serve --listen 127.0.0.1:0 --backend sim   # prints the port it picked";
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -24,6 +24,15 @@ pub struct ServeArgs {
     pub listen: String,
     #[command(flatten)]
     pub backend: BackendArgs,
+    /// Worker threads answering requests (default 2; the device itself is used one at a time).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Requests that may wait for a worker before new ones are refused with 503 (default 16).
+    #[arg(long, value_name = "N")]
+    pub queue: Option<usize>,
+    /// Largest request body accepted, in bytes (default 16384).
+    #[arg(long, value_name = "BYTES")]
+    pub max_body: Option<usize>,
 }
 
 pub fn run(a: ServeArgs) -> CliResult {
@@ -36,13 +45,20 @@ pub fn run(a: ServeArgs) -> CliResult {
     let mut config = ServeConfig::new(a.listen, a.backend.backend);
     config.backend_options = a.backend.options();
     config.vmpl = a.backend.vmpl;
-    snp_agent::serve::run(config).map_err(|e| {
-        let code = match e {
-            ServeError::Config(_) => exit_code::USAGE,
-            ServeError::Backend(_) => exit_code::BACKEND_FAILED,
-            _ => exit_code::OTHER,
-        };
-        CliError::new(code, e.to_string())
-    })?;
+    if let Some(n) = a.workers {
+        config.limits.workers = n;
+    }
+    if let Some(n) = a.queue {
+        config.limits.queue = n;
+    }
+    if let Some(n) = a.max_body {
+        config.limits.max_body = n;
+    }
+    // Announce the bound address on stderr whatever the log level: with port 0 it is the only
+    // way to learn it.
+    snp_agent::serve::run_with(config, |addr| {
+        eprintln!("snp-agent: listening on http://{addr}")
+    })
+    .map_err(|e: ServeError| CliError::new(e.exit_code(), e.to_string()))?;
     Ok(exit_code::SUCCESS)
 }
