@@ -91,7 +91,40 @@ fn tsm_host_failures() {
     write_file(&a.join("inblob"), &[7u8; 64]).unwrap();
     p.update_faults(|f| f.ghcb_reject = Repeat::Times(1));
     assert!(fs::read(a.join("outblob")).unwrap().is_empty());
+    // No outblob was produced, so the next read asks again (tsm_report_read regenerates when
+    // outblob is NULL) — and finds the VMPCK disabled by the rejection.
+    assert_eq!(
+        fs::read(a.join("outblob")).unwrap_err().raw_os_error(),
+        Some(libc::ENOTTY)
+    );
     fs::remove_dir(&a).unwrap();
+}
+
+#[test]
+fn tsm_errors_are_not_cached() {
+    let p = SimPlatform::builder(Product::Genoa).build().unwrap();
+    let Some((_dir, m)) = mount(&p) else { return };
+    let c = m.report_dir().join("c");
+    fs::create_dir(&c).unwrap();
+    write_file(&c.join("inblob"), &[9u8; 64]).unwrap();
+    p.update_faults(|f| f.fw_error = Some((0x13, Repeat::Times(1))));
+    assert_eq!(
+        fs::read(c.join("outblob")).unwrap_err().raw_os_error(),
+        Some(libc::EIO)
+    );
+    // The kernel does not advance the read generation on an error: reading again runs the
+    // provider again, which now meets the VMPCK the failure disabled.
+    let fw = p.counters().fw_requests;
+    assert_eq!(
+        fs::read(c.join("auxblob")).unwrap_err().raw_os_error(),
+        Some(libc::ENOTTY)
+    );
+    assert_eq!(
+        p.counters().fw_requests,
+        fw,
+        "a disabled VMPCK sends nothing"
+    );
+    fs::remove_dir(&c).unwrap();
 }
 
 #[test]

@@ -8,7 +8,8 @@
 //! decimal, `privlevel_floor..=3`), `privlevel_floor` (the device's VMPCK id), `outblob` (the raw
 //! attestation report), `auxblob` (the certificate table, from a 16 KiB buffer), `provider`
 //! (`sev_guest`) and `generation` (counts successful writes). Reading a blob regenerates all
-//! blobs when the write generation moved (L-tsm `tsm_report_read`) through the simulated
+//! blobs when the write generation moved or no outblob exists (L-tsm `tsm_report_read`; a failed
+//! generation is not cached, the next read runs it again) through the simulated
 //! `/dev/sev-guest` driver with a 16 KiB certificate buffer; a response status 0x16/0x27 reads as
 //! `EINVAL`, another non-zero status as `ENXIO`, a driver errno as that errno, and a GHCB-level
 //! rejection (the driver's positive return) as an **empty** `outblob`, as the kernel does.
@@ -147,8 +148,6 @@ struct Entry {
     read_gen: Option<u64>,
     outblob: Vec<u8>,
     auxblob: Vec<u8>,
-    /// errno of the last generation, served to readers until the next write.
-    error: Option<i32>,
 }
 
 struct TsmFs {
@@ -225,69 +224,73 @@ impl TsmFs {
         })
     }
 
-    /// Regenerate the blobs of `name` if the write generation moved (tsm_report_read).
-    fn refresh(&mut self, name: &str) {
+    /// Make the blobs of `name` current, as `tsm_report_read` does: cached blobs are served
+    /// while an outblob exists and the write generation has not moved; otherwise the provider
+    /// runs again. A failed run is not cached — the kernel returns its error without advancing
+    /// the read generation — so the next read asks the firmware again.
+    fn refresh(&mut self, name: &str) -> Result<(), i32> {
         let dev = self.dev.clone();
-        let Some(e) = self.entries.get_mut(name) else {
-            return;
-        };
-        if e.read_gen == Some(e.write_gen) {
-            return;
+        let e = self.entries.get_mut(name).ok_or(libc::ENOENT)?;
+        if !e.outblob.is_empty() && e.read_gen == Some(e.write_gen) {
+            return Ok(());
         }
-        e.read_gen = Some(e.write_gen);
         e.outblob.clear();
         e.auxblob.clear();
-        e.error = None;
-        // sev_guest requires exactly 64 bytes of report data.
-        let Ok(report_data) = <[u8; 64]>::try_from(e.inblob.as_slice()) else {
-            e.error = Some(libc::EINVAL);
-            return;
-        };
-        let req = ReportReq {
-            report_data,
-            vmpl: e.privlevel,
-            key_sel: 0,
-        };
-        let Ok(req) = req.to_bytes() else {
-            e.error = Some(libc::EINVAL);
-            return;
-        };
-        let mut resp = [0u8; REPORT_RESP_LEN];
-        let mut certs = vec![0u8; SEV_FW_BLOB_MAX_SIZE];
-        let o = dev.ioctl_get_ext_report(1, &req, &mut resp, Some(&mut certs));
-        if o.ret > 0 {
-            // GHCB-level rejection: rc > 0 passes the kernel's `rc < 0` check; outblob is empty.
-            return;
+        // A GHCB-level rejection (the driver's positive return) passes the kernel's `rc < 0`
+        // check: the generation counts as read, with no outblob (it reads as empty).
+        if let Some((outblob, auxblob)) = sev_report_new(&dev, &e.inblob, e.privlevel)? {
+            e.outblob = outblob;
+            e.auxblob = auxblob;
         }
-        if let Some(errno) = o.errno {
-            e.error = Some(errno as i32);
-            return;
-        }
-        let status = u32::from_le_bytes([resp[0], resp[1], resp[2], resp[3]]);
-        match status {
-            0 => {}
-            0x16 | 0x27 => {
-                e.error = Some(libc::EINVAL);
-                return;
-            }
-            _ => {
-                e.error = Some(libc::ENXIO);
-                return;
-            }
-        }
-        let size = u32::from_le_bytes([resp[4], resp[5], resp[6], resp[7]]) as usize;
-        if size + REPORT_RSP_HEADER_SIZE > 4096 {
-            e.error = Some(libc::ENOMEM);
-            return;
-        }
-        e.outblob = resp
-            .get(REPORT_RSP_HEADER_SIZE..REPORT_RSP_HEADER_SIZE + size)
-            .map(<[u8]>::to_vec)
-            .unwrap_or_default();
-        e.auxblob = aux_len(&certs)
-            .map(|n| certs[..n].to_vec())
-            .unwrap_or_default();
+        e.read_gen = Some(e.write_gen);
+        Ok(())
     }
+}
+
+/// The sev_guest provider's `report_new` (L-drv `sev_report_new`): an extended report with a
+/// 16 KiB certificate buffer. `Ok(None)` is a GHCB-level rejection (no blobs, no error).
+#[allow(clippy::type_complexity)]
+fn sev_report_new(
+    dev: &SevGuestDevice,
+    inblob: &[u8],
+    privlevel: u32,
+) -> Result<Option<(Vec<u8>, Vec<u8>)>, i32> {
+    // sev_guest requires exactly 64 bytes of report data.
+    let report_data = <[u8; 64]>::try_from(inblob).map_err(|_| libc::EINVAL)?;
+    let req = ReportReq {
+        report_data,
+        vmpl: privlevel,
+        key_sel: 0,
+    };
+    let req = req.to_bytes().map_err(|_| libc::EINVAL)?;
+    let mut resp = [0u8; REPORT_RESP_LEN];
+    let mut certs = vec![0u8; SEV_FW_BLOB_MAX_SIZE];
+    let o = dev.ioctl_get_ext_report(1, &req, &mut resp, Some(&mut certs));
+    if o.ret > 0 {
+        return Ok(None);
+    }
+    if let Some(errno) = o.errno {
+        return Err(errno as i32);
+    }
+    let word = |i: usize| u32::from_le_bytes([resp[i], resp[i + 1], resp[i + 2], resp[i + 3]]);
+    match word(0) {
+        0 => {}
+        0x16 | 0x27 => return Err(libc::EINVAL),
+        _ => return Err(libc::ENXIO),
+    }
+    let size = word(4) as usize;
+    if size.saturating_add(REPORT_RSP_HEADER_SIZE) > 4096 {
+        return Err(libc::ENOMEM);
+    }
+    let outblob = resp
+        .get(REPORT_RSP_HEADER_SIZE..REPORT_RSP_HEADER_SIZE + size)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    let auxblob = aux_len(&certs)
+        .and_then(|n| certs.get(..n))
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    Ok(Some((outblob, auxblob)))
 }
 
 /// auxblob length: max(offset + length) over the table's entries, capped at 16 KiB; `None` when
@@ -440,13 +443,12 @@ impl Filesystem for TsmFs {
             },
             "privlevel_floor" => format!("{}\n", self.floor).into_bytes(),
             "outblob" | "auxblob" => {
-                self.refresh(&entry);
+                if let Err(errno) = self.refresh(&entry) {
+                    return reply.error(errno);
+                }
                 let Some(e) = self.entries.get(&entry) else {
                     return reply.error(libc::ENOENT);
                 };
-                if let Some(errno) = e.error {
-                    return reply.error(errno);
-                }
                 if f == "outblob" {
                     e.outblob.clone()
                 } else {
