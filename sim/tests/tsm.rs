@@ -141,3 +141,20 @@ fn tsm_firmware_error_is_eio() {
     );
     fs::remove_dir(&b).unwrap();
 }
+
+#[test]
+fn tsm_serves_a_corrupt_table_as_the_kernel_does() {
+    let p = SimPlatform::builder(Product::Milan).build().unwrap();
+    let Some((_dir, m)) = mount(&p) else { return };
+    let d = m.report_dir().join("d");
+    fs::create_dir(&d).unwrap();
+    write_file(&d.join("inblob"), &[5u8; 64]).unwrap();
+    p.update_faults(|f| f.corrupt_table = true);
+    // The kernel sizes auxblob from the entries without validating them ("certificate data
+    // truncated" to the 16 KiB buffer): the agent must see the corrupt table, not "no certs".
+    let aux = fs::read(d.join("auxblob")).unwrap();
+    assert_eq!(aux.len(), 16 * 1024);
+    assert!(CertTable::parse(&aux).is_err());
+    assert!(!fs::read(d.join("outblob")).unwrap().is_empty());
+    fs::remove_dir(&d).unwrap();
+}

@@ -27,7 +27,6 @@ use fuser::{
     BackgroundSession, FileAttr, FileType, Filesystem, MountOption, ReplyAttr, ReplyData,
     ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite, Request, TimeOrNow,
 };
-use snp_certs::table::CertTable;
 use snp_ghcb::payload::{ReportReq, REPORT_RSP_HEADER_SIZE};
 
 use crate::face::sev_guest::{DeviceError, SevGuestDevice, REPORT_RESP_LEN, SEV_FW_BLOB_MAX_SIZE};
@@ -286,19 +285,31 @@ fn sev_report_new(
         .get(REPORT_RSP_HEADER_SIZE..REPORT_RSP_HEADER_SIZE + size)
         .map(<[u8]>::to_vec)
         .unwrap_or_default();
-    let auxblob = aux_len(&certs)
-        .and_then(|n| certs.get(..n))
-        .map(<[u8]>::to_vec)
-        .unwrap_or_default();
+    let auxblob = certs.get(..aux_len(&certs)).unwrap_or_default().to_vec();
     Ok(Some((outblob, auxblob)))
 }
 
-/// auxblob length: max(offset + length) over the table's entries, capped at 16 KiB; `None` when
-/// the table is empty or unparsable (the kernel then serves no auxblob).
-fn aux_len(certs: &[u8]) -> Option<usize> {
-    let t = CertTable::parse(certs).ok()?;
-    let n = t.used_len();
-    (n > 0 && !t.is_empty()).then_some(n.min(SEV_FW_BLOB_MAX_SIZE))
+/// auxblob length exactly as `sev_report_new` computes it: walk the 24-byte entries until an
+/// all-zero one (or the end of the buffer), take the largest `offset + length` (u32 arithmetic,
+/// as in C), cap it at the buffer size. Nothing else is validated — a table whose entries point
+/// past its end still yields the whole 16 KiB buffer, so the caller sees what the host served.
+/// 0 = no auxblob (no entries, or entries without sizes).
+fn aux_len(certs: &[u8]) -> usize {
+    let mut size: u32 = 0;
+    for ent in certs.chunks_exact(24) {
+        let field = |r: std::ops::Range<usize>| {
+            ent.get(r)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map_or(0, u32::from_le_bytes)
+        };
+        let (offset, length) = (field(16..20), field(20..24));
+        let null_guid = ent.iter().take(16).all(|&b| b == 0);
+        if null_guid && offset == 0 && length == 0 {
+            break;
+        }
+        size = size.max(offset.wrapping_add(length));
+    }
+    usize::try_from(size).map_or(certs.len(), |n| n.min(certs.len()))
 }
 
 impl Filesystem for TsmFs {
@@ -581,5 +592,56 @@ impl Filesystem for TsmFs {
             }
         }
         reply.ok();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use snp_certs::table::{CertTable, CertTableBuilder, EntryKind};
+
+    fn in_16k(table: &[u8]) -> Vec<u8> {
+        let mut buf = vec![0u8; SEV_FW_BLOB_MAX_SIZE];
+        buf[..table.len()].copy_from_slice(table);
+        buf
+    }
+
+    #[test]
+    fn aux_len_of_a_well_formed_table_is_what_it_uses() {
+        let blob = CertTableBuilder::new()
+            .with_kind(EntryKind::Vcek, vec![0x30; 1200])
+            .with_kind(EntryKind::Ask, vec![0x31; 1500])
+            .build()
+            .unwrap();
+        let buf = in_16k(&blob);
+        assert_eq!(aux_len(&buf), blob.len());
+        assert_eq!(aux_len(&buf), CertTable::parse(&buf).unwrap().used_len());
+    }
+
+    #[test]
+    fn aux_len_does_not_validate_the_table_like_the_kernel() {
+        // An entry pointing far past the end: the kernel warns "certificate data truncated"
+        // and serves the whole buffer; the reader gets to see the corrupt table.
+        let mut blob = CertTableBuilder::new()
+            .with_kind(EntryKind::Vcek, vec![0x30; 100])
+            .build()
+            .unwrap();
+        blob[16..20].copy_from_slice(&0x7FFF_FFF0u32.to_le_bytes());
+        assert_eq!(aux_len(&in_16k(&blob)), SEV_FW_BLOB_MAX_SIZE);
+        // offset + length is u32 arithmetic in C: it wraps.
+        blob[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        blob[20..24].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(aux_len(&in_16k(&blob)), 1);
+    }
+
+    #[test]
+    fn aux_len_is_zero_without_sized_entries() {
+        assert_eq!(aux_len(&[0u8; SEV_FW_BLOB_MAX_SIZE]), 0);
+        // Slots conveyed without size.
+        let mut buf = vec![0u8; SEV_FW_BLOB_MAX_SIZE];
+        buf[..16].copy_from_slice(&[0xAB; 16]);
+        assert_eq!(aux_len(&buf), 0);
+        // A short tail that is not a whole entry is ignored.
+        assert_eq!(aux_len(&[0xFF; 23]), 0);
     }
 }
