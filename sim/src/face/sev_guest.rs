@@ -346,13 +346,8 @@ impl SevGuestDevice {
             if self.platform.vmgexit(&mut ghcb).is_err() {
                 return (Sent::Err(Errno::EIO, NO_FW_CALL, false), 0);
             }
-            let info1 = ghcb.sw_exit_info_1() & 0xFFFF_FFFF;
-            if info1 != 0 {
-                let es = if info1 == 1 {
-                    ES_EXCEPTION
-                } else {
-                    ES_VMM_ERROR
-                };
+            let es = es_result(ghcb.sw_exit_info_1(), ghcb.sw_exit_info_2());
+            if es != 0 {
                 return (Sent::Ghcb(es), 0);
             }
             let x = ghcb.sw_exit_info_2();
@@ -384,5 +379,57 @@ impl SevGuestDevice {
                 }
             }
         }
+    }
+}
+
+/// `verify_exception_info` (L-core): the GHCB-level result of a VMGEXIT. 0 = handled; SW_EXITINFO1
+/// = 1 with a sane exception event (valid, type exception, #GP or #UD) in SW_EXITINFO2 =
+/// `ES_EXCEPTION`; anything else — including 1 with a bogus event — = `ES_VMM_ERROR`.
+fn es_result(info1: u64, info2: u64) -> i32 {
+    const EVTINJ_VALID: u64 = 1 << 31;
+    const EVTINJ_VEC_MASK: u64 = 0xFF;
+    const EVTINJ_TYPE_MASK: u64 = 7 << 8;
+    const EVTINJ_TYPE_EXEPT: u64 = 3 << 8;
+    const X86_TRAP_UD: u64 = 6;
+    const X86_TRAP_GP: u64 = 13;
+    match info1 & 0xFFFF_FFFF {
+        0 => 0,
+        1 if info2 & EVTINJ_VALID != 0
+            && matches!(info2 & EVTINJ_VEC_MASK, X86_TRAP_GP | X86_TRAP_UD)
+            && info2 & EVTINJ_TYPE_MASK == EVTINJ_TYPE_EXEPT =>
+        {
+            ES_EXCEPTION
+        }
+        _ => ES_VMM_ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ghcb_level_results_follow_verify_exception_info() {
+        assert_eq!(es_result(0, 0x16), 0);
+        // Only the low 32 bits of SW_EXITINFO1 count.
+        assert_eq!(es_result(0x1_0000_0000, 5), 0);
+        // A sane #GP / #UD injection request.
+        assert_eq!(es_result(1, 0x8000_030D), ES_EXCEPTION);
+        assert_eq!(es_result(1, 0x8000_0306), ES_EXCEPTION);
+        // "Inject an exception" without a sane event is a VMM error.
+        assert_eq!(es_result(1, 0), ES_VMM_ERROR);
+        assert_eq!(es_result(1, 0x0000_030D), ES_VMM_ERROR, "not valid");
+        assert_eq!(
+            es_result(1, 0x8000_030E),
+            ES_VMM_ERROR,
+            "#PF is not accepted"
+        );
+        assert_eq!(
+            es_result(1, 0x8000_000D),
+            ES_VMM_ERROR,
+            "type is not exception"
+        );
+        assert_eq!(es_result(2, 5), ES_VMM_ERROR);
+        assert_eq!(es_result(7, 0), ES_VMM_ERROR);
     }
 }
