@@ -43,9 +43,10 @@ pub const MIN_NONCE_LEN: usize = 16;
 /// bound also caps what a request to `serve` can make the guest allocate.
 pub const MAX_NONCE_LEN: usize = 1024;
 
-/// The longest public key accepted: enough for any RSA-8192 SubjectPublicKeyInfo (about 1.1 KiB)
-/// or a post-quantum key (ML-DSA-87's is 2592 bytes), with room to spare.
-pub const MAX_PUBLIC_KEY_LEN: usize = 8192;
+/// The longest public key accepted: enough for an RSA-8192 SubjectPublicKeyInfo (about 1.1 KiB)
+/// or a post-quantum key (ML-DSA-87's is 2592 bytes), with room to spare, while a maximal
+/// request to `serve` (both in hex) stays within its default 16 KiB body limit.
+pub const MAX_PUBLIC_KEY_LEN: usize = 4096;
 
 /// The length of the nonces [`Challenge::random`] draws: 32 bytes.
 pub const RANDOM_NONCE_LEN: usize = 32;

@@ -43,7 +43,8 @@
 //! runtime. tiny_http 0.12 (the current release) was rejected: when a request is dropped it
 //! drains the unread body into a buffer allocated at the *declared* `Content-Length`
 //! (`EqualReader::drop`), so one request claiming a huge body makes the guest allocate that
-//! much — or abort — before any handler can refuse it (tiny-http issue #252, PR #290, unmerged).
+//! much — or abort — before any handler can refuse it (the fix proposed upstream, tiny-http pull
+//! request #290, was closed unmerged).
 //! An endpoint that untrusted relying parties reach must not have that property. hyper is the
 //! standard HTTP implementation in Rust, enforces header limits and timeouts, and streams bodies
 //! so the cap above holds; hyper and tokio are already in the dependency tree through the KDS

@@ -200,6 +200,22 @@ mod tests {
     }
 
     #[test]
+    fn a_maximal_request_fits_the_default_body_limit() {
+        let c = Challenge::new(
+            vec![0xAB; MAX_NONCE_LEN],
+            Some(vec![0xCD; MAX_PUBLIC_KEY_LEN]),
+        )
+        .unwrap();
+        let body = serde_json::to_vec_pretty(&AttestRequest::for_challenge(&c)).unwrap();
+        assert!(
+            body.len() <= crate::serve::Limits::default().max_body,
+            "{}",
+            body.len()
+        );
+        assert_eq!(AttestRequest::parse(&body).unwrap(), c);
+    }
+
+    #[test]
     fn statuses_and_codes() {
         let all = [
             (ApiError::BadRequest("x".into()), 400, "bad_request"),
