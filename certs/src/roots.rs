@@ -162,7 +162,9 @@ impl TrustAnchors {
     }
 
     /// Add (or replace) the anchors for `product` from DER certificates. At least one of ASK
-    /// and ASVK should be given; signatures are checked by the verifier, not here.
+    /// and ASVK should be given; signatures are checked by the verifier, not here. The result
+    /// is [`AnchorSource::Explicit`] even when started from [`TrustAnchors::amd`]: it no longer
+    /// holds only what is embedded, so it must not be shown as AMD's pinned roots.
     pub fn with_chain(
         mut self,
         product: Product,
@@ -178,12 +180,14 @@ impl TrustAnchors {
         };
         self.sets.retain(|s| s.product != product);
         self.sets.push(set);
+        self.source = AnchorSource::Explicit;
         Ok(self)
     }
 
     /// Add a KDS `cert_chain` PEM (intermediate then ARK) for `product`: the intermediate
     /// goes in the ASK slot for [`CertKind::Vcek`], the ASVK slot for [`CertKind::Vlek`]. A
-    /// second chain for the same product must carry the same ARK.
+    /// second chain for the same product must carry the same ARK. Like
+    /// [`TrustAnchors::with_chain`], the result is [`AnchorSource::Explicit`].
     pub fn with_kds_chain_pem(
         mut self,
         product: Product,
@@ -215,6 +219,7 @@ impl TrustAnchors {
             slot(&mut set);
             self.sets.push(set);
         }
+        self.source = AnchorSource::Explicit;
         Ok(self)
     }
 
@@ -371,5 +376,22 @@ mod tests {
         assert!(TrustAnchors::explicit()
             .with_kds_chain_pem(Product::Milan, CertKind::Vcek, "")
             .is_err());
+    }
+
+    #[test]
+    fn adding_to_amds_roots_is_no_longer_amd_pinned() {
+        // A foreign root for Milan (here Genoa's ARK/ASK stand in for any other CA).
+        let (ask, ark) = parse_chain_pem(GENOA_VCEK_CHAIN_PEM, CertKind::Vcek).expect("parses");
+        let anchors = TrustAnchors::amd()
+            .with_chain(Product::Milan, ark.der(), Some(ask.der()), None)
+            .expect("valid");
+        assert_eq!(anchors.source(), AnchorSource::Explicit);
+        assert!(!anchors.is_amd());
+        let anchors = TrustAnchors::amd()
+            .with_kds_chain_pem(Product::Milan, CertKind::Vcek, MILAN_VCEK_CHAIN_PEM)
+            .expect("same ARK");
+        assert!(!anchors.is_amd());
+        // AMD's own set is untouched by either.
+        assert!(TrustAnchors::amd().is_amd());
     }
 }
