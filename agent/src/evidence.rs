@@ -412,7 +412,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvidenceErro
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "evidence".into());
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| EvidenceError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
