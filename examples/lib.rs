@@ -455,10 +455,13 @@ pub fn fetch_evidence(base_url: &str, challenge: &Challenge) -> Result<Evidence,
     };
     let body = serde_json::to_vec(&AttestRequest::for_challenge(challenge))
         .map_err(|e| transport(e.to_string()))?;
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(90))
-        .build()
-        .map_err(|e| transport(e.to_string()))?;
+    let parsed = reqwest::Url::parse(&url).map_err(|e| transport(e.to_string()))?;
+    let mut builder = reqwest::blocking::Client::builder().timeout(Duration::from_secs(90));
+    if is_loopback(&parsed) {
+        // A proxy from the environment cannot reach this machine's loopback; talk directly.
+        builder = builder.no_proxy();
+    }
+    let client = builder.build().map_err(|e| transport(e.to_string()))?;
     let resp = client
         .post(&url)
         .header("Content-Type", "application/json")
@@ -494,9 +497,34 @@ pub fn fetch_evidence(base_url: &str, challenge: &Challenge) -> Result<Evidence,
     Ok(evidence)
 }
 
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_detection() {
+        for (u, want) in [
+            ("http://127.0.0.1:8080", true),
+            ("http://127.1.2.3", true),
+            ("http://localhost:1", true),
+            ("http://[::1]:8080", true),
+            ("http://10.0.0.1:8080", false),
+            ("http://guest.example:8080", false),
+        ] {
+            assert_eq!(is_loopback(&reqwest::Url::parse(u).unwrap()), want, "{u}");
+        }
+    }
 
     #[test]
     fn ledger_redeems_once_and_only_what_it_issued() {
