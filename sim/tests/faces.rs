@@ -201,6 +201,40 @@ fn sev_guest_busy_retried_kernel_style_then_etimedout_disables_key() {
     assert_eq!(p.counters().vmpck_disabled, 1);
 }
 
+/// A clock that never moves (as a saturated test clock behaves).
+#[derive(Debug)]
+struct FrozenClock;
+
+impl SimClock for FrozenClock {
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn sleep(&self, _: Duration) {}
+}
+
+#[test]
+fn sev_guest_busy_loop_is_bounded_even_when_the_clock_stands_still() {
+    let p = SimPlatform::builder(Product::Milan)
+        .clock(Arc::new(FrozenClock))
+        .build()
+        .unwrap();
+    p.update_faults(|f| f.busy = Repeat::Always);
+    let d = dev(&p);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut resp = [0u8; REPORT_RESP_LEN];
+        let mut certs = vec![0u8; 0x4000];
+        let o = d.ioctl_get_ext_report(1, &report_req(0, 0), &mut resp, Some(&mut certs));
+        let _ = tx.send((o.errno, o.exitinfo2));
+    });
+    let got = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the BUSY loop did not end");
+    assert_eq!(got, (Some(Errno::ETIMEDOUT), Some(BUSY)));
+    // First send + one resend per 2 s of the 60 s budget, as with a running clock.
+    assert_eq!(p.counters().busy_answers, 31);
+}
+
 #[test]
 fn sev_guest_failures_disable_vmpck() {
     type Setup = fn(&mut Faults);

@@ -47,6 +47,12 @@ pub const REPORT_RESP_LEN: usize = 4000;
 pub const RETRY_DELAY: Duration = Duration::from_secs(2);
 /// `SNP_REQ_MAX_RETRY_DURATION`.
 pub const MAX_RETRY_DURATION: Duration = Duration::from_secs(60);
+/// BUSY resends that fit into [`MAX_RETRY_DURATION`] at [`RETRY_DELAY`]. The kernel bounds its
+/// loop by time only; with a working clock the deadline always ends the loop first, and this
+/// count ends it when the injected clock does not advance (a frozen or saturated test clock).
+const MAX_BUSY_RESENDS: u32 = 30;
+const _: () =
+    assert!(RETRY_DELAY.as_secs() * MAX_BUSY_RESENDS as u64 == MAX_RETRY_DURATION.as_secs());
 /// What the driver presets exitinfo2 to before dispatch.
 const EXITINFO2_PRESET: u64 = 0xff;
 /// `ES_VMM_ERROR`: the positive return for a GHCB-level rejection.
@@ -331,6 +337,7 @@ impl SevGuestDevice {
             SNP_GUEST_REQUEST
         };
         let start = self.clock.now();
+        let mut busy_resends = 0u32;
         let mut override_invalid_len: Option<u64> = None;
         loop {
             let mut ghcb = Ghcb::new();
@@ -360,9 +367,12 @@ impl SevGuestDevice {
                     return (Sent::Ok, 0);
                 }
                 BUSY => {
-                    if self.clock.now().saturating_sub(start) >= MAX_RETRY_DURATION {
+                    if self.clock.now().saturating_sub(start) >= MAX_RETRY_DURATION
+                        || busy_resends >= MAX_BUSY_RESENDS
+                    {
                         return (Sent::Err(Errno::ETIMEDOUT, BUSY, false), 0);
                     }
+                    busy_resends += 1;
                     self.clock.sleep(RETRY_DELAY);
                 }
                 INVALID_LEN if exit_code == SNP_EXTENDED_GUEST_REQUEST => {
