@@ -22,6 +22,19 @@
 //! backend's own message (or `internal_error`), 503 `busy` (queue full, with `Retry-After`) or
 //! `shutting_down`.
 //!
+//! From a shell, with the simulator (for a real guest drop `--backend sim` and `--sim-roots`):
+//!
+//! ```text
+//! snp-agent serve --listen 127.0.0.1:8080 --backend sim &
+//! N=$(head -c 32 /dev/urandom | xxd -p -c 64)
+//! curl -s -H 'Content-Type: application/json' -d "{\"nonce\": \"$N\"}" \
+//!      http://127.0.0.1:8080/attest > evidence.json
+//! snp-agent verify evidence.json --nonce "$N" --sim-roots    # exit 0; another nonce: exit 5
+//! ```
+//!
+//! `examples/relying_party.rs` does the same and also refuses nonces it did not issue or has
+//! already seen answered.
+//!
 //! # Resource bounds
 //!
 //! * A fixed pool of [`Limits::workers`] threads takes jobs from a queue of
