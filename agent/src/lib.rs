@@ -1,10 +1,15 @@
 //! The snp-agent library: backends that obtain an extended SEV-SNP report (configfs-tsm,
 //! `/dev/sev-guest`, the simulator), KDS access, evidence formats and policy.
+//!
+//! `unsafe` is denied crate-wide and allowed only in [`ioctl`], where the three `/dev/sev-guest`
+//! syscalls need it (each block carries a `// SAFETY:` line).
+#![deny(unsafe_code)]
 
 pub mod backend;
 pub mod binding;
 pub mod evidence;
 pub mod exit_code;
+#[allow(unsafe_code)]
 pub mod ioctl;
 pub mod kds;
 pub mod policy;
