@@ -46,7 +46,8 @@
 //!   client has already gone away is dropped without calling the firmware.
 //! * At most [`Limits::max_connections`] connections are open; beyond that the listener stops
 //!   accepting (the kernel backlog absorbs bursts). Each connection serves one request
-//!   (no keep-alive) so no idle connection can hold a slot, headers must arrive within
+//!   (no keep-alive) so no idle connection can hold a slot; a client that closes (or
+//!   half-closes) its side before the answer is treated as gone. Headers must arrive within
 //!   [`Limits::header_timeout`] and the body within [`Limits::body_timeout`].
 //! * Bodies are capped at [`Limits::max_body`] bytes while streaming, whatever the headers say.
 //!

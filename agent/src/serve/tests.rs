@@ -539,3 +539,91 @@ fn concurrent_clients_on_the_simulator_each_get_their_own_verified_evidence() {
     assert_eq!(h.stats().attested, CLIENTS as u64);
     h.shutdown().unwrap();
 }
+
+#[test]
+fn slow_headers_are_cut_off() {
+    let limits = Limits {
+        header_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let (h, calls) = start(Script::Answer, limits);
+    let mut s = TcpStream::connect(h.local_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let started = Instant::now();
+    s.write_all(b"POST /attest HTTP/1.1\r\nHost: x\r\n")
+        .unwrap(); // never finishes
+    let mut buf = Vec::new();
+    // The server closes the connection (possibly after a 408) instead of waiting forever.
+    let _ = s.read_to_end(&mut buf);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "connection held for {:?}",
+        started.elapsed()
+    );
+    assert!(calls.lock().unwrap().is_empty());
+    // The endpoint still serves.
+    assert_eq!(
+        raw(h.local_addr(), b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status,
+        200
+    );
+}
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Arbitrary bytes (and arbitrary bodies behind a valid head) never take the endpoint
+        /// down or reach the device with anything but a valid challenge.
+        #[test]
+        fn arbitrary_bytes_never_break_the_endpoint(
+            junk in proptest::collection::vec(any::<u8>(), 0..1500),
+            as_body in any::<bool>(),
+        ) {
+            static SERVER: std::sync::OnceLock<(ServeHandle, Arc<Mutex<Vec<ReportRequest>>>)> =
+                std::sync::OnceLock::new();
+            let (h, calls) = SERVER.get_or_init(|| {
+                start(
+                    Script::Answer,
+                    Limits {
+                        header_timeout: Duration::from_millis(200),
+                        body_timeout: Duration::from_millis(200),
+                        ..Limits::default()
+                    },
+                )
+            });
+            let mut s = TcpStream::connect(h.local_addr()).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let mut req = Vec::new();
+            if as_body {
+                req.extend_from_slice(
+                    format!("POST /attest HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", junk.len())
+                        .as_bytes(),
+                );
+            }
+            req.extend_from_slice(&junk);
+            let _ = s.write_all(&req);
+            if !as_body {
+                // Let the server see the end at once instead of waiting for the head timeout.
+                // (Not after a complete request: a half-closing client counts as gone.)
+                let _ = s.shutdown(std::net::Shutdown::Write);
+            }
+            let mut answer = Vec::new();
+            let _ = s.read_to_end(&mut answer);
+            if as_body {
+                // A complete request with a junk body: a JSON error, never a 5xx.
+                let text = String::from_utf8_lossy(&answer);
+                let status: u16 = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+                prop_assert!(status == 400 || status == 200, "{}", text);
+            }
+            prop_assert_eq!(
+                raw(h.local_addr(), b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status,
+                200
+            );
+            for c in calls.lock().unwrap().iter() {
+                prop_assert_eq!(c.vmpl, 0);
+            }
+        }
+    }
+}
