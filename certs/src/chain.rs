@@ -154,10 +154,10 @@ fn profile(role: &'static str, detail: impl Into<String>) -> CertError {
     }
 }
 
-/// The three parts of a signed X.509 structure (certificate or CRL), with the TBS part as
-/// the exact received bytes.
+/// The three parts of a signed X.509 structure (certificate or CRL), with the TBS part located
+/// as the exact received bytes `der[tbs]`.
 pub(crate) struct SignedParts<'a> {
-    pub(crate) tbs: &'a [u8],
+    pub(crate) tbs: std::ops::Range<usize>,
     pub(crate) algorithm: AlgorithmIdentifierOwned,
     pub(crate) signature: &'a [u8],
 }
@@ -175,8 +175,12 @@ pub(crate) fn split_signed(der: &[u8]) -> der::Result<SignedParts<'_>> {
     let signature = sig
         .as_bytes()
         .ok_or_else(|| der::Tag::BitString.value_error())?;
+    // `tbs` is a sub-slice of `der` (the reader borrows); its offset locates the TBS.
+    let start = (tbs.as_ptr() as usize)
+        .checked_sub(der.as_ptr() as usize)
+        .ok_or_else(|| der::Tag::Sequence.value_error())?;
     Ok(SignedParts {
-        tbs,
+        tbs: start..start + tbs.len(),
         algorithm,
         signature,
     })
@@ -257,11 +261,7 @@ impl AmdCert {
             ));
         }
         let parts = split_signed(der).map_err(|e| malformed(role, e))?;
-        // `parts.tbs` is a sub-slice of `der` (the reader borrows); its offset locates the TBS.
-        let tbs_start = (parts.tbs.as_ptr() as usize)
-            .checked_sub(der.as_ptr() as usize)
-            .ok_or_else(|| malformed(role, "TBS outside the certificate"))?;
-        let tbs = tbs_start..tbs_start + parts.tbs.len();
+        let tbs = parts.tbs;
         let signature = parts.signature.to_vec();
         let cert = Certificate::from_der(der).map_err(|e| malformed(role, e))?;
         let tbs_cert = &cert.tbs_certificate;

@@ -45,10 +45,7 @@ impl Crl {
             )));
         }
         let parts = split_signed(der).map_err(malformed)?;
-        let tbs_start = (parts.tbs.as_ptr() as usize)
-            .checked_sub(der.as_ptr() as usize)
-            .ok_or_else(|| malformed("TBS outside the CRL"))?;
-        let tbs = tbs_start..tbs_start + parts.tbs.len();
+        let tbs = parts.tbs;
         let signature = parts.signature.to_vec();
         let list = CertificateList::from_der(der).map_err(malformed)?;
         let tbs_list = &list.tbs_cert_list;
