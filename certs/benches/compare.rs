@@ -174,6 +174,41 @@ fn main() {
             }),
         ));
     }
+    // aws-lc with the RSA key parsed once (ParsedPublicKey): what caching parsed issuer keys
+    // in the provider would save per certificate signature.
+    #[cfg(feature = "aws-lc")]
+    {
+        use aws_lc_rs::signature::{ParsedPublicKey, RSA_PSS_2048_8192_SHA384};
+        use der::{Decode, Encode};
+        let cert = x509_cert::Certificate::from_der(&ev.ask).expect("ASK");
+        let tbs = cert.tbs_certificate.to_der().expect("TBS");
+        let sig = cert.signature.raw_bytes().to_vec();
+        let ark_cert = x509_cert::Certificate::from_der(&ev.ark).expect("ARK");
+        let pkcs1 = ark_cert
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes()
+            .to_vec();
+        let parsed = ParsedPublicKey::new(&RSA_PSS_2048_8192_SHA384, &pkcs1).expect("key");
+        parsed.verify_sig(&tbs, &sig).expect("verifies");
+        cands.push((
+            "part_rsa4096_pss_awslc_preparsed_key".into(),
+            3,
+            Box::new(move || parsed.verify_sig(black_box(&tbs), &sig).expect("verifies")),
+        ));
+    }
+    // Building a verifier over the pinned anchors (no signature work: anchors are checked lazily).
+    for p in providers.iter().take(1) {
+        let p = Arc::clone(p);
+        cands.push((
+            "part_verifier_new".into(),
+            5,
+            Box::new(move || {
+                black_box(fresh_verifier(TrustAnchors::amd(), &p));
+            }),
+        ));
+    }
     let vcek_der = ev.vcek.clone();
     cands.push((
         "part_vcek_parse".into(),

@@ -332,6 +332,27 @@ impl ChainCache {
         self.verify_keyed(tier, key, &child.cert, issuer, provider)
     }
 
+    /// As [`ChainCache::verify_issued_by`] with both fingerprints supplied by the caller (a
+    /// verifier fingerprints each anchor once, not once per check).
+    pub fn verify_fingerprinted(
+        &self,
+        tier: Tier,
+        child: (&AmdCert, &Fingerprint),
+        issuer: (&AmdCert, &Fingerprint),
+        provider: &dyn CryptoProvider,
+    ) -> Result<(), String> {
+        if !self.is_enabled() {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return child.0.verify_issued_by(issuer.0, provider);
+        }
+        let key = SigKey {
+            child: *child.1,
+            issuer: *issuer.1,
+            provider: provider.name(),
+        };
+        self.verify_keyed(tier, key, child.0, issuer.0, provider)
+    }
+
     fn verify_keyed(
         &self,
         tier: Tier,

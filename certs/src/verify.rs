@@ -283,6 +283,7 @@ struct IntermediateResult {
 #[derive(Debug)]
 struct PreparedSet {
     set: AnchorSet,
+    ark_fingerprint: OnceLock<Fingerprint>,
     ark: OnceLock<Result<String, String>>,
     ask: OnceLock<Option<IntermediateResult>>,
     asvk: OnceLock<Option<IntermediateResult>>,
@@ -292,10 +293,16 @@ impl PreparedSet {
     fn new(set: &AnchorSet) -> PreparedSet {
         PreparedSet {
             set: set.clone(),
+            ark_fingerprint: OnceLock::new(),
             ark: OnceLock::new(),
             ask: OnceLock::new(),
             asvk: OnceLock::new(),
         }
+    }
+
+    fn ark_fingerprint(&self, provider: &dyn CryptoProvider) -> &Fingerprint {
+        self.ark_fingerprint
+            .get_or_init(|| ChainCache::fingerprint(provider, self.set.ark().der()))
     }
 
     fn ark_result(
@@ -305,9 +312,10 @@ impl PreparedSet {
     ) -> &Result<String, String> {
         self.ark.get_or_init(|| {
             let ark = self.set.ark();
+            let fp = self.ark_fingerprint(provider);
             ark.check_ca()
                 .map_err(|e| e.to_string())
-                .and_then(|()| cache.verify_issued_by(Tier::Ca, ark, ark, provider))
+                .and_then(|()| cache.verify_fingerprinted(Tier::Ca, (ark, fp), (ark, fp), provider))
                 .map(|()| {
                     format!(
                         "{} self-signed (RSASSA-PSS SHA-384)",
@@ -330,10 +338,19 @@ impl PreparedSet {
         };
         let ark = self.set.ark();
         let r = slot.get_or_init(|| {
+            let fingerprint = ChainCache::fingerprint(provider, cert.der());
+            let ark_fp = self.ark_fingerprint(provider);
             let result = cert
                 .check_ca()
                 .map_err(|e| e.to_string())
-                .and_then(|()| cache.verify_issued_by(Tier::Ca, cert, ark, provider))
+                .and_then(|()| {
+                    cache.verify_fingerprinted(
+                        Tier::Ca,
+                        (cert, &fingerprint),
+                        (ark, ark_fp),
+                        provider,
+                    )
+                })
                 .map(|()| {
                     format!(
                         "{} signed by {}",
@@ -343,7 +360,7 @@ impl PreparedSet {
                 });
             Some(IntermediateResult {
                 result,
-                fingerprint: ChainCache::fingerprint(provider, cert.der()),
+                fingerprint,
             })
         });
         r.as_ref().map(|r| (cert, r))
