@@ -78,6 +78,9 @@ pub trait CryptoProvider: Send + Sync + fmt::Debug {
     }
 }
 
+/// Largest RSA modulus a provider verifies with (aws-lc's `RSA_PSS_2048_8192_SHA384` bound).
+const MAX_RSA_BITS: usize = 8192;
+
 /// Pure-Rust provider (RustCrypto `rsa`, `p384`, `sha2`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RustCryptoProvider;
@@ -103,18 +106,26 @@ impl CryptoProvider for RustCryptoProvider {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), CryptoError> {
-        use rsa::pkcs1::DecodeRsaPublicKey;
+        use der::Decode;
         use signature::Verifier;
         const SALT_LEN: usize = 48;
         let bad = || CryptoError::BadSignature {
             provider: "rustcrypto",
             what: "RSASSA-PSS-SHA384",
         };
-        let key =
-            rsa::RsaPublicKey::from_pkcs1_der(public_key).map_err(|_| CryptoError::InvalidKey {
-                provider: "rustcrypto",
-                what: "RSA",
-            })?;
+        let invalid = || CryptoError::InvalidKey {
+            provider: "rustcrypto",
+            what: "RSA",
+        };
+        // `from_pkcs1_der` caps the modulus at 4096 bits; accept what aws-lc's
+        // RSA_PSS_2048_8192_SHA384 (and the certificate parser) accept, so both providers agree.
+        let parts = rsa::pkcs1::RsaPublicKey::from_der(public_key).map_err(|_| invalid())?;
+        let key = rsa::RsaPublicKey::new_with_max_size(
+            rsa::BigUint::from_bytes_be(parts.modulus.as_bytes()),
+            rsa::BigUint::from_bytes_be(parts.public_exponent.as_bytes()),
+            MAX_RSA_BITS,
+        )
+        .map_err(|_| invalid())?;
         let vk = rsa::pss::VerifyingKey::<sha2::Sha384>::new_with_salt_len(key, SALT_LEN);
         let sig = rsa::pss::Signature::try_from(signature).map_err(|_| bad())?;
         vk.verify(message, &sig).map_err(|_| bad())
@@ -275,6 +286,29 @@ mod tests {
             assert_eq!(provider_by_name(p.name()).map(|q| q.name()), Some(p.name()));
         }
         assert!(provider_by_name("nope").is_none());
+    }
+
+    #[test]
+    fn providers_agree_on_rsa_keys_above_4096_bits() {
+        // A 4200-bit public key (the certificate parser accepts 2048..=8192 bits): every
+        // provider must get as far as checking the signature, not refuse the key.
+        let mut n = vec![0xC5u8; 525];
+        n[524] |= 1;
+        let key = rsa::pkcs1::RsaPublicKey {
+            modulus: der::asn1::UintRef::new(&n).expect("modulus"),
+            public_exponent: der::asn1::UintRef::new(&[1, 0, 1]).expect("exponent"),
+        };
+        let der = der::Encode::to_der(&key).expect("encodes");
+        for p in available_providers() {
+            assert!(
+                matches!(
+                    p.verify_rsa_pss_sha384(&der, b"msg", &[0x55; 525]),
+                    Err(CryptoError::BadSignature { .. })
+                ),
+                "{}",
+                p.name()
+            );
+        }
     }
 
     #[test]
