@@ -68,37 +68,8 @@ pub enum PkiError {
     Derive,
 }
 
-/// The OID arc of AMD's VCEK/VLEK extensions.
-pub mod oid {
-    use const_oid::ObjectIdentifier;
-    /// structVersion.
-    pub const STRUCT_VERSION: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.1");
-    /// productName.
-    pub const PRODUCT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.2");
-    /// blSPL.
-    pub const BL_SPL: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.3.1");
-    /// teeSPL.
-    pub const TEE_SPL: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.3.2");
-    /// snpSPL.
-    pub const SNP_SPL: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.3.3");
-    /// spl_4 (absent on Turin).
-    pub const SPL_4: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.3.4");
-    /// spl_5.
-    pub const SPL_5: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.3.5");
-    /// spl_6.
-    pub const SPL_6: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.3.6");
-    /// spl_7.
-    pub const SPL_7: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.3.7");
-    /// ucodeSPL.
-    pub const UCODE_SPL: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.3.8");
-    /// fmcSPL (Turin).
-    pub const FMC_SPL: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.3.9");
-    /// hwID (VCEK).
-    pub const HW_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.4");
-    /// cspId (VLEK).
-    pub const CSP_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.5");
-}
+/// AMD's VCEK/VLEK extension OIDs: the verifier's definition, so issuer and checker cannot drift.
+pub use snp_certs::extensions::oid;
 
 /// Which intermediate / leaf family a certificate belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
