@@ -282,7 +282,10 @@ struct IntermediateResult {
 /// the [`ChainCache`] when another verifier in the process already did the work.
 #[derive(Debug)]
 struct PreparedSet {
-    set: AnchorSet,
+    /// The verifier's anchors (shared, not copied: a deep copy of the parsed certificates
+    /// cost as much as a third of an RSA verification per verifier) and this set's index.
+    anchors: Arc<TrustAnchors>,
+    index: usize,
     ark_fingerprint: OnceLock<Fingerprint>,
     ark: OnceLock<Result<String, String>>,
     ask: OnceLock<Option<IntermediateResult>>,
@@ -290,9 +293,10 @@ struct PreparedSet {
 }
 
 impl PreparedSet {
-    fn new(set: &AnchorSet) -> PreparedSet {
+    fn new(anchors: &Arc<TrustAnchors>, index: usize) -> PreparedSet {
         PreparedSet {
-            set: set.clone(),
+            anchors: Arc::clone(anchors),
+            index,
             ark_fingerprint: OnceLock::new(),
             ark: OnceLock::new(),
             ask: OnceLock::new(),
@@ -300,9 +304,14 @@ impl PreparedSet {
         }
     }
 
+    /// This set. `index` comes from enumerating the same immutable, shared slice.
+    fn set(&self) -> &AnchorSet {
+        &self.anchors.sets()[self.index]
+    }
+
     fn ark_fingerprint(&self, provider: &dyn CryptoProvider) -> &Fingerprint {
         self.ark_fingerprint
-            .get_or_init(|| ChainCache::fingerprint(provider, self.set.ark().der()))
+            .get_or_init(|| ChainCache::fingerprint(provider, self.set().ark().der()))
     }
 
     fn ark_result(
@@ -311,7 +320,7 @@ impl PreparedSet {
         provider: &dyn CryptoProvider,
     ) -> &Result<String, String> {
         self.ark.get_or_init(|| {
-            let ark = self.set.ark();
+            let ark = self.set().ark();
             let fp = self.ark_fingerprint(provider);
             ark.check_ca()
                 .map_err(|e| e.to_string())
@@ -331,12 +340,12 @@ impl PreparedSet {
         cache: &ChainCache,
         provider: &dyn CryptoProvider,
     ) -> Option<(&AmdCert, &IntermediateResult)> {
-        let cert = self.set.intermediate(kind)?;
+        let cert = self.set().intermediate(kind)?;
         let slot = match kind {
             CertKind::Vcek => &self.ask,
             CertKind::Vlek => &self.asvk,
         };
-        let ark = self.set.ark();
+        let ark = self.set().ark();
         let r = slot.get_or_init(|| {
             let fingerprint = ChainCache::fingerprint(provider, cert.der());
             let ark_fp = self.ark_fingerprint(provider);
@@ -705,9 +714,13 @@ impl Verifier {
 
     /// A verifier over `anchors` with an explicit crypto provider.
     pub fn with_provider(anchors: TrustAnchors, provider: Arc<dyn CryptoProvider>) -> Verifier {
-        let prepared = anchors.sets().iter().map(PreparedSet::new).collect();
+        let source = anchors.source();
+        let anchors = Arc::new(anchors);
+        let prepared = (0..anchors.sets().len())
+            .map(|i| PreparedSet::new(&anchors, i))
+            .collect();
         Verifier {
-            source: anchors.source(),
+            source,
             prepared: Arc::new(prepared),
             provider,
             cache: ChainCache::global(),
@@ -767,7 +780,7 @@ impl Verifier {
     }
 
     fn prepared(&self, product: Product) -> Option<&PreparedSet> {
-        self.prepared.iter().find(|p| p.set.product() == product)
+        self.prepared.iter().find(|p| p.set().product() == product)
     }
 
     /// Verify a report; see the module documentation for the checks.
@@ -990,7 +1003,7 @@ impl Verifier {
         // validity
         let mut chain: Vec<&AmdCert> = Vec::new();
         if let Some(p) = prepared {
-            chain.push(p.set.ark());
+            chain.push(p.set().ark());
         }
         chain.extend(intermediate);
         chain.push(&vek);
@@ -1022,13 +1035,13 @@ impl Verifier {
                 listed.push(&vek);
                 let r = Crl::from_der(der)
                     .and_then(|crl| {
-                        crl.check(p.set.ark(), &listed, time, &*self.provider)
+                        crl.check(p.set().ark(), &listed, time, &*self.provider)
                             .map(|()| crl)
                     })
                     .map(|crl| {
                         format!(
                             "signed by {}, current ({}..{}), chain not revoked",
-                            p.set.ark().common_name().unwrap_or("ARK"),
+                            p.set().ark().common_name().unwrap_or("ARK"),
                             fmt_time(crl.this_update()),
                             crl.next_update().map(fmt_time).unwrap_or_default()
                         )
@@ -1147,7 +1160,7 @@ impl Verifier {
         e: &Endorsements,
     ) -> Result<String, VerifyError> {
         let mut notes = Vec::new();
-        let ark = p.set.ark();
+        let ark = p.set().ark();
         if let Some(der) = &e.ark {
             let host =
                 AmdCert::from_der("ARK", der).map_err(|err| VerifyError::HostCertificate {
@@ -1166,13 +1179,13 @@ impl Verifier {
                 })?;
             // The ASK table entry carries the ASK or the ASVK; match against the intermediate
             // for this certificate kind.
-            let anchor = p
-                .set
-                .intermediate(kind)
-                .ok_or_else(|| VerifyError::HostCertificate {
-                    role,
-                    detail: format!("no {role} among the trust anchors to compare with"),
-                })?;
+            let anchor =
+                p.set()
+                    .intermediate(kind)
+                    .ok_or_else(|| VerifyError::HostCertificate {
+                        role,
+                        detail: format!("no {role} among the trust anchors to compare with"),
+                    })?;
             self.same_as_anchor(&host, anchor, ark)?;
             notes.push(role);
         }
@@ -1275,7 +1288,7 @@ impl Verifier {
                 check: check::VEK_SIGNED_BY_ASK,
                 detail: d,
             })?;
-        for c in [p.set.ark(), inter, &vek] {
+        for c in [p.set().ark(), inter, &vek] {
             c.check_validity(time).map_err(VerifyError::Validity)?;
         }
         let tcb = ext
@@ -1350,7 +1363,7 @@ impl Verifier {
         let time = self.now();
         let p = self.anchor_set(product)?;
         let inter = self.anchor_intermediate(p, product, kind)?;
-        let ark = p.set.ark();
+        let ark = p.set().ark();
         let role = kind.intermediate_role();
         let host_ark =
             AmdCert::from_der("ARK", ark_der).map_err(|err| VerifyError::HostCertificate {
@@ -1391,7 +1404,7 @@ impl Verifier {
                     role,
                     detail: err.to_string(),
                 })?;
-            self.same_as_anchor(&host, inter, p.set.ark())?;
+            self.same_as_anchor(&host, inter, p.set().ark())?;
         }
         Ok(verified)
     }
@@ -1404,9 +1417,9 @@ impl Verifier {
         let time = self.now();
         let p = self.anchor_set(product)?;
         let crl = Crl::from_der(crl_der).map_err(VerifyError::Crl)?;
-        crl.verify_signature(p.set.ark(), &*self.provider)
+        crl.verify_signature(p.set().ark(), &*self.provider)
             .map_err(VerifyError::Crl)?;
-        for c in [p.set.ask(), p.set.asvk()].into_iter().flatten() {
+        for c in [p.set().ask(), p.set().asvk()].into_iter().flatten() {
             if crl.is_revoked(c.serial()) {
                 return Err(VerifyError::Crl(CrlError::Revoked {
                     role: c.role(),
