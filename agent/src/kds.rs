@@ -323,7 +323,7 @@ impl Kds {
             (Some(p), _) | (None, Some(p)) => p,
             (None, None) => {
                 return Err(KdsError::Report(format!(
-                    "a version {} report carries no CPUID, so its product line (Milan, Genoa, Turin) must be given",
+                    "a version {} report carries no CPUID, so its product line (Milan, Genoa, Turin) must be given (`--product milan|genoa|turin` on the command line)",
                     report.version()
                 )))
             }
