@@ -90,7 +90,9 @@ pub enum AnchorSource {
 #[derive(Debug, Clone)]
 pub struct TrustAnchors {
     source: AnchorSource,
-    sets: Vec<AnchorSet>,
+    /// Shared: `TrustAnchors::amd()` hands out the process-wide parsed set on every call, so a
+    /// clone must not deep-copy nine certificates; the builders copy on write.
+    sets: Arc<Vec<AnchorSet>>,
 }
 
 fn parse_chain_pem(pem: &str, kind: CertKind) -> Result<(AmdCert, AmdCert), CertError> {
@@ -128,7 +130,7 @@ impl TrustAnchors {
             }
             Arc::new(TrustAnchors {
                 source: AnchorSource::AmdPinned,
-                sets,
+                sets: Arc::new(sets),
             })
         });
         TrustAnchors::clone(anchors)
@@ -157,7 +159,7 @@ impl TrustAnchors {
     pub fn explicit() -> TrustAnchors {
         TrustAnchors {
             source: AnchorSource::Explicit,
-            sets: Vec::new(),
+            sets: Arc::new(Vec::new()),
         }
     }
 
@@ -178,8 +180,9 @@ impl TrustAnchors {
             ask: ask_der.map(|d| AmdCert::from_der("ASK", d)).transpose()?,
             asvk: asvk_der.map(|d| AmdCert::from_der("ASVK", d)).transpose()?,
         };
-        self.sets.retain(|s| s.product != product);
-        self.sets.push(set);
+        let sets = Arc::make_mut(&mut self.sets);
+        sets.retain(|s| s.product != product);
+        sets.push(set);
         self.source = AnchorSource::Explicit;
         Ok(self)
     }
@@ -199,7 +202,10 @@ impl TrustAnchors {
             CertKind::Vcek => set.ask = Some(intermediate.clone()),
             CertKind::Vlek => set.asvk = Some(intermediate.clone()),
         };
-        if let Some(set) = self.sets.iter_mut().find(|s| s.product == product) {
+        if let Some(set) = Arc::make_mut(&mut self.sets)
+            .iter_mut()
+            .find(|s| s.product == product)
+        {
             if set.ark.der() != ark.der() {
                 return Err(CertError::Profile {
                     role: "ARK",
@@ -217,7 +223,7 @@ impl TrustAnchors {
                 asvk: None,
             };
             slot(&mut set);
-            self.sets.push(set);
+            Arc::make_mut(&mut self.sets).push(set);
         }
         self.source = AnchorSource::Explicit;
         Ok(self)
