@@ -6,4 +6,6 @@
 //! module of the crate it exercises, a `fuzz_targets/NAME.rs` calling it, a `[[bin]]` in
 //! Cargo.toml, seeds in `corpus/NAME/`, and an arm for `NAME` in that crate's replay test.
 
+pub mod agent;
 pub mod certs;
+pub mod ghcb;
