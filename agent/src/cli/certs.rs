@@ -23,17 +23,6 @@ pub struct CertsArgs {
     pub format: OutputFormat,
 }
 
-fn role(kind: EntryKind) -> &'static str {
-    match kind {
-        EntryKind::Vcek => "VCEK",
-        EntryKind::Vlek => "VLEK",
-        EntryKind::Ask => "ASK",
-        EntryKind::Ark => "ARK",
-        EntryKind::Crl => "CRL",
-        EntryKind::Unknown(_) => "unknown",
-    }
-}
-
 /// What one entry holds.
 fn describe(e: &Entry<'_>) -> Value {
     let mut v = json!({
@@ -49,7 +38,7 @@ fn describe(e: &Entry<'_>) -> Value {
     let parsed = e
         .der()
         .map_err(|err| err.to_string())
-        .and_then(|der| AmdCert::from_der(role(e.kind), &der).map_err(|err| err.to_string()));
+        .and_then(|der| AmdCert::from_der(e.kind.name(), &der).map_err(|err| err.to_string()));
     match parsed {
         Ok(c) => {
             let x = c.amd_extensions();

@@ -495,35 +495,7 @@ mod tests {
     }
 
     fn httpdate_in(clock: &FakeClock, secs: u64) -> String {
-        let t = clock.wall_time() + Duration::from_secs(secs);
-        let unix = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let days = unix / 86400;
-        let rem = unix % 86400;
-        // Civil from days (Howard Hinnant's algorithm).
-        let z = days as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
-        let wd = ((days + 3) % 7) as usize; // 1970-01-01 was a Thursday (index 3 from Monday).
-        let names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-        let months = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
-        format!(
-            "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-            names[wd],
-            d,
-            months[(m - 1) as usize],
-            y,
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
+        httpdate::fmt_http_date(clock.wall_time() + Duration::from_secs(secs))
     }
 
     #[test]
