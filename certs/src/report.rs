@@ -19,6 +19,10 @@ pub const SIGNED_LEN: usize = 0x2A0;
 pub const SIG_COMPONENT_LEN: usize = 72;
 /// Bytes of a P-384 scalar; the upper `72 - 48` bytes of R and S must be zero.
 pub const P384_SCALAR_LEN: usize = 48;
+/// Length of the reserved rest of the signature area after S (0x330..0x4A0). Like the upper bytes
+/// of R and S it lies outside the signed range, so the verifier requires it to be zero: otherwise
+/// one genuine report would have 2^2944 byte forms that all verify.
+pub const SIGNATURE_RESERVED_LEN: usize = REPORT_SIZE - offset::SIGNATURE_RESERVED;
 /// `SIGNATURE_ALGO` value for ECDSA P-384 with SHA-384, the only one defined.
 pub const SIG_ALGO_ECDSA_P384_SHA384: u32 = 1;
 /// First report version with the CPUID family/model/stepping fields.
@@ -501,6 +505,12 @@ impl<'a> ReportView<'a> {
     pub fn signature_s(&self) -> &'a [u8; SIG_COMPONENT_LEN] {
         self.array::<{ offset::SIGNATURE_S }, SIG_COMPONENT_LEN>()
     }
+
+    /// The reserved rest of the signature area after S (0x330..0x4A0), as received; unsigned,
+    /// and zero in every genuine report.
+    pub fn signature_reserved(&self) -> &'a [u8; SIGNATURE_RESERVED_LEN] {
+        self.array::<{ offset::SIGNATURE_RESERVED }, SIGNATURE_RESERVED_LEN>()
+    }
 }
 
 impl fmt::Debug for ReportView<'_> {
@@ -582,7 +592,12 @@ mod tests {
         );
         assert_eq!(v.signature_r()[0], 0x11);
         assert_eq!(v.signature_s()[71], 0x22);
+        assert!(v.signature_reserved().iter().all(|&x| x == 0));
         assert_eq!(v.signed_bytes().len(), SIGNED_LEN);
+
+        b[REPORT_SIZE - 1] = 0x33;
+        assert_eq!(ReportView::from_array(&b).signature_reserved()[367], 0x33);
+        b[REPORT_SIZE - 1] = 0;
 
         b[offset::VERSION] = 2;
         let v = ReportView::from_array(&b);

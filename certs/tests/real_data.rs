@@ -1317,19 +1317,81 @@ fn signature_encoding_is_strict() {
             );
             assert_eq!(out.failed(), [check::REPORT_SIGNATURE]);
         }
-        // Bytes after the signature (0x330..) are not signed and not part of R/S: changing
-        // them does not matter.
-        let mut m = bytes.clone();
-        m[offset::SIGNATURE_RESERVED] ^= 0xFF;
-        assert!(run(
-            &TrustAnchors::amd(),
-            &p,
-            NOW,
-            &m,
-            &Endorsements::new(vek.clone())
-        )
-        .result
-        .is_ok());
+        // Bytes after the signature (0x330..0x4A0) are not signed: junk there would give one
+        // genuine report many byte forms, so anything but zero is refused (issue 17).
+        for i in [offset::SIGNATURE_RESERVED, 0x400, REPORT_SIZE - 1] {
+            let mut m = bytes.clone();
+            m[i] = 0x01;
+            let out = run(
+                &TrustAnchors::amd(),
+                &p,
+                NOW,
+                &m,
+                &Endorsements::new(vek.clone()),
+            );
+            assert_eq!(out.failed(), [check::REPORT_SIGNATURE], "byte {i:#x}");
+            let detail = &out.check(check::REPORT_SIGNATURE).expect("listed").detail;
+            assert!(
+                detail.contains("reserved signature area") && detail.contains(&format!("{i:#05x}")),
+                "{detail}"
+            );
+        }
+    }
+}
+
+/// n − s for the 72-byte little-endian S of a report, written back in place.
+fn negate_s(report: &mut [u8]) {
+    use p384::elliptic_curve::PrimeField;
+    let field = &mut report[offset::SIGNATURE_S..offset::SIGNATURE_S + 48];
+    let mut be = [0u8; 48];
+    for (d, b) in be.iter_mut().zip(field.iter().rev()) {
+        *d = *b;
+    }
+    let s = Option::<p384::Scalar>::from(p384::Scalar::from_repr(be.into())).expect("S < n");
+    let neg = (-s).to_repr();
+    for (d, b) in field.iter_mut().zip(neg.iter().rev()) {
+        *d = *b;
+    }
+}
+
+#[test]
+fn both_s_twins_verify_with_one_identity() {
+    // AMD firmware does not normalise S: both (r, s) and (r, n - s) verify and both are
+    // accepted, but they are one report, so the documented identity must be equal (issue 17).
+    for p in providers() {
+        let v = Verifier::with_provider(TrustAnchors::amd(), p.clone()).at_unix(NOW);
+        let mut ids = Vec::new();
+        for (report, vek) in [(MILAN_REPORT, MILAN_VCEK), (TURIN_REPORT, TURIN_VCEK)] {
+            let e = Endorsements::new(read(vek));
+            let bytes = read(report);
+            let mut twin = bytes.clone();
+            negate_s(&mut twin);
+            assert_ne!(bytes, twin);
+            let a = v.verify(&bytes, &e).expect("as received");
+            let b = v.verify(&twin, &e).expect("the S twin verifies too");
+            assert_ne!(a.report_bytes(), b.report_bytes(), "two byte forms");
+            assert_eq!(a.id(), b.id(), "{report}: one identity");
+            // Negating twice gives the received bytes back.
+            negate_s(&mut twin);
+            assert_eq!(twin, bytes);
+            ids.push(a.id());
+        }
+        assert_ne!(ids[0], ids[1], "different reports, different identities");
+        // The identity is the documented hash: label, 0x00, signed bytes, r, min(s, n - s).
+        use sha2::Digest;
+        let bytes = read(MILAN_REPORT);
+        let mut twin = bytes.clone();
+        negate_s(&mut twin);
+        let be = |b: &[u8]| b.iter().rev().copied().collect::<Vec<u8>>();
+        let s1 = be(&bytes[offset::SIGNATURE_S..offset::SIGNATURE_S + 48]);
+        let s2 = be(&twin[offset::SIGNATURE_S..offset::SIGNATURE_S + 48]);
+        let mut h = sha2::Sha384::new();
+        h.update(snp_certs::verify::EVIDENCE_ID_LABEL);
+        h.update([0u8]);
+        h.update(&bytes[..SIGNED_LEN]);
+        h.update(be(&bytes[offset::SIGNATURE_R..offset::SIGNATURE_R + 48]));
+        h.update(s1.min(s2));
+        assert_eq!(ids[0].as_bytes()[..], h.finalize()[..]);
     }
 }
 

@@ -14,7 +14,7 @@
 //! | `vek_signed_by_ask` | the VCEK/VLEK is signed by that intermediate |
 //! | `validity` | ARK, intermediate and VCEK/VLEK valid at the verification time |
 //! | `crl` | if a CRL is given (or required): ARK-signed, current, nothing in the chain revoked |
-//! | `report_signature` | ECDSA P-384/SHA-384 over the received bytes 0x000..0x2A0 |
+//! | `report_signature` | ECDSA P-384/SHA-384 over the received bytes 0x000..0x2A0; R, S canonical; 0x330..0x4A0 zero |
 //! | `tcb_binding` | certificate SPLs == REPORTED_TCB in the product's layout |
 //! | `chip_id_binding` | VCEK hwID == CHIP_ID (first 8 bytes on Turin) unless the chip ID is masked |
 //! | `signer_binding` | the report's signing-key field names the certificate's kind |
@@ -23,11 +23,16 @@
 //! returned is the first failure in the table's order. The binding checks are part of this one
 //! function and cannot be switched off. A [`VerifiedEvidence`] exists only if every check
 //! passed (or was not applicable, which is recorded with its reason).
+//!
+//! Verified evidence carries an identity, [`VerifiedEvidence::id`], for relying parties that
+//! deduplicate evidence or detect replays: the received bytes are not unique, because the ECDSA
+//! twin (r, n − s) of a genuine signature verifies too (see [`EvidenceId`]).
 
 pub mod check;
 mod endorsements;
 mod error;
 mod host;
+mod identity;
 mod kds_side;
 mod outcome;
 mod prepared;
@@ -45,6 +50,7 @@ use crate::roots::{AnchorSource, TrustAnchors};
 
 pub use endorsements::{CrlPolicy, Endorsements};
 pub use error::VerifyError;
+pub use identity::{EvidenceId, EVIDENCE_ID_LABEL};
 pub use outcome::{CheckResult, CheckStatus, VerificationOutcome};
 pub use verified::{VerifiedCrl, VerifiedEvidence, VerifiedVek};
 

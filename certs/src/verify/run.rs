@@ -292,8 +292,14 @@ impl Verifier {
         }
 
         // report_signature
-        let sig = self.check_report_signature(&view, &vek);
-        checks.record(check::REPORT_SIGNATURE, sig);
+        let mut id = None;
+        match self.check_report_signature(&view, &vek) {
+            Ok((detail, evidence_id)) => {
+                checks.pass(check::REPORT_SIGNATURE, detail);
+                id = Some(evidence_id);
+            }
+            Err(err) => checks.fail(err),
+        }
 
         // tcb_binding
         let reported = view.reported_tcb(product);
@@ -377,9 +383,11 @@ impl Verifier {
         }
 
         let tcb = tcb?;
+        let id = id?;
         let report_copy: Box<[u8; REPORT_SIZE]> = Box::new(*view.as_bytes());
         Some(VerifiedEvidence {
             report: report_copy,
+            id,
             kind,
             product,
             tcb,

@@ -1,10 +1,15 @@
-//! The report signature: strict decoding of the 72-byte little-endian R and S and the ECDSA
-//! P-384/SHA-384 check over the received signed bytes.
+//! The report signature: strict decoding of the 72-byte little-endian R and S, a zero rest of
+//! the signature area, and the ECDSA P-384/SHA-384 check over the received signed bytes.
+//!
+//! Everything in the signature area that the signature does not cover must have exactly one
+//! value, so that a genuine report has one byte form up to the ECDSA twin (r, n − s), which
+//! [`EvidenceId`] folds.
 
 use crate::chain::{AmdCert, PublicKey};
-use crate::report::ReportView;
+use crate::report::{offset, ReportView};
 
 use super::error::VerifyError;
+use super::identity::EvidenceId;
 use super::Verifier;
 
 /// The order n of the P-384 group, big-endian.
@@ -38,12 +43,26 @@ fn scalar_from_le(name: &str, le: &[u8; 72]) -> Result<[u8; 48], String> {
     Ok(be)
 }
 
+/// Require the unsigned rest of the signature area (0x330..0x4A0) to be zero.
+fn check_reserved_zero(reserved: &[u8]) -> Result<(), String> {
+    match reserved.iter().position(|&b| b != 0) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "the reserved signature area 0x330..0x4A0 is not zero (byte {:#05x} is {:#04x}): \
+             those bytes are not signed, so a genuine report has them zero",
+            offset::SIGNATURE_RESERVED + i,
+            reserved.get(i).copied().unwrap_or_default()
+        )),
+    }
+}
+
 impl Verifier {
+    /// Check the report signature; on success also return the evidence's identity.
     pub(super) fn check_report_signature(
         &self,
         view: &ReportView<'_>,
         vek: &AmdCert,
-    ) -> Result<String, VerifyError> {
+    ) -> Result<(String, EvidenceId), VerifyError> {
         let PublicKey::P384 { sec1 } = vek.public_key() else {
             return Err(VerifyError::ReportSignature(
                 "certificate key is not P-384".into(),
@@ -51,10 +70,17 @@ impl Verifier {
         };
         let r = scalar_from_le("R", view.signature_r()).map_err(VerifyError::ReportSignature)?;
         let s = scalar_from_le("S", view.signature_s()).map_err(VerifyError::ReportSignature)?;
+        check_reserved_zero(view.signature_reserved()).map_err(VerifyError::ReportSignature)?;
         self.provider
             .verify_ecdsa_p384_sha384(sec1, view.signed_bytes(), &r, &s)
-            .map(|()| "ECDSA P-384/SHA-384 over bytes 0x000..0x2A0 verifies".to_string())
-            .map_err(|err| VerifyError::ReportSignature(err.to_string()))
+            .map_err(|err| VerifyError::ReportSignature(err.to_string()))?;
+        let id = EvidenceId::compute(view.signed_bytes(), &r, &s)
+            .ok_or_else(|| VerifyError::ReportSignature("R or S is not a P-384 scalar".into()))?;
+        Ok((
+            "ECDSA P-384/SHA-384 over bytes 0x000..0x2A0 verifies; rest of the signature area zero"
+                .to_string(),
+            id,
+        ))
     }
 }
 
@@ -77,6 +103,15 @@ mod tests {
         assert!(scalar_from_le("S", &n_le).is_err(), "n itself");
         n_le[0] -= 1;
         assert!(scalar_from_le("S", &n_le).is_ok(), "n - 1");
+    }
+
+    #[test]
+    fn reserved_area_must_be_zero() {
+        let mut tail = [0u8; 368];
+        assert!(check_reserved_zero(&tail).is_ok());
+        tail[0x400 - 0x330] = 0x5a;
+        let err = check_reserved_zero(&tail).expect_err("junk");
+        assert!(err.contains("0x400") && err.contains("0x5a"), "{err}");
     }
 
     #[test]

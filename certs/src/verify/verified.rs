@@ -8,6 +8,7 @@ use crate::report::{ReportView, REPORT_SIZE};
 use crate::roots::AnchorSource;
 use crate::tcb::Tcb;
 
+use super::identity::EvidenceId;
 use super::outcome::CheckResult;
 
 /// A VCEK/VLEK whose chain verified, without a report (for KDS fetchers and caches).
@@ -71,6 +72,7 @@ impl VerifiedCrl {
 #[derive(Debug, Clone)]
 pub struct VerifiedEvidence {
     pub(super) report: Box<[u8; REPORT_SIZE]>,
+    pub(super) id: EvidenceId,
     pub(super) kind: CertKind,
     pub(super) product: Product,
     pub(super) tcb: Tcb,
@@ -88,9 +90,16 @@ impl VerifiedEvidence {
     pub fn report(&self) -> ReportView<'_> {
         ReportView::from_array(&self.report)
     }
-    /// The verified report bytes.
+    /// The verified report bytes, exactly as received. The same genuine report can also arrive
+    /// as its ECDSA twin (r, n − s), which verifies too: to deduplicate evidence or detect a
+    /// replay, compare [`VerifiedEvidence::id`], not these bytes.
     pub fn report_bytes(&self) -> &[u8; REPORT_SIZE] {
         &self.report
+    }
+    /// The evidence's identity: SHA-384 over a label, the signed bytes, r and min(s, n − s) —
+    /// one value for both byte forms of a genuine report (see [`EvidenceId`]).
+    pub fn id(&self) -> EvidenceId {
+        self.id
     }
     /// VCEK or VLEK.
     pub fn cert_kind(&self) -> CertKind {
