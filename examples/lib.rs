@@ -16,7 +16,11 @@
 //! verdict carries the exit code `snp-agent verify` would use (`snp_agent::exit_code`).
 //!
 //! The nonce ledger is what stops replays: REPORT_DATA proves the evidence was made for a given
-//! nonce, but only the relying party knows whether that nonce is fresh.
+//! nonce, but only the relying party knows whether that nonce is fresh. Beside it the relying
+//! party remembers the identity of every report it has verified ([`EvidenceLedger`], keyed by
+//! `VerifiedEvidence::id`, which is the same for both ECDSA byte forms of one report), so a
+//! report presented a second time — as received or as its (r, n − s) twin — is named a replay
+//! (`freshness.evidence`) even where a nonce check alone would not say why.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -32,7 +36,7 @@ use snp_agent::serve::{AttestRequest, ErrorBody};
 use snp_certs::product::Product;
 use snp_certs::report::ReportView;
 use snp_certs::roots::TrustAnchors;
-use snp_certs::verify::{CheckStatus, Endorsements, Verifier};
+use snp_certs::verify::{CheckStatus, Endorsements, EvidenceId, Verifier};
 
 /// How long an issued nonce stays redeemable by default.
 pub const DEFAULT_NONCE_TTL: Duration = Duration::from_secs(120);
@@ -160,11 +164,69 @@ impl NonceLedger {
     }
 }
 
+/// The identities of the reports a relying party has verified, for `freshness.evidence`.
+///
+/// Keyed by [`EvidenceId`], not by the received bytes: the ECDSA twin (r, n − s) of a genuine
+/// report verifies too, so a byte hash would let the same report through twice. Entries are
+/// kept for the time to live (a report older than that cannot answer a live nonce anyway) and
+/// at most `max` of them; past the bound the oldest is forgotten first, and the nonce ledger
+/// still stops its replay.
+#[derive(Debug)]
+pub struct EvidenceLedger {
+    seen: HashMap<EvidenceId, Instant>,
+    ttl: Duration,
+    max: usize,
+}
+
+impl Default for EvidenceLedger {
+    fn default() -> Self {
+        EvidenceLedger::new(DEFAULT_NONCE_TTL, DEFAULT_MAX_OUTSTANDING)
+    }
+}
+
+impl EvidenceLedger {
+    /// A ledger remembering identities for `ttl`, at most `max` of them.
+    pub fn new(ttl: Duration, max: usize) -> EvidenceLedger {
+        EvidenceLedger {
+            seen: HashMap::new(),
+            ttl,
+            max: max.max(1),
+        }
+    }
+
+    /// Record `id`; `true` when it was not seen (within the time to live) before.
+    pub fn first_sight(&mut self, id: EvidenceId) -> bool {
+        let now = Instant::now();
+        let ttl = self.ttl;
+        self.seen.retain(|_, t| now.duration_since(*t) <= ttl);
+        if self.seen.contains_key(&id) {
+            return false;
+        }
+        if self.seen.len() >= self.max {
+            if let Some(oldest) = self.seen.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k) {
+                self.seen.remove(&oldest);
+            }
+        }
+        self.seen.insert(id, now);
+        true
+    }
+
+    /// How many identities are remembered.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
 /// One named check of a verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
-    /// Stable name: `freshness.nonce`, `report_data.binding`, a `snp_certs::verify::check`
-    /// name, or a `policy.*` name.
+    /// Stable name: `freshness.nonce`, `freshness.evidence`, `report_data.binding`, a
+    /// `snp_certs::verify::check` name, or a `policy.*` name.
     pub name: String,
     /// Pass, fail or skipped.
     pub status: CheckStatus,
@@ -179,6 +241,8 @@ pub struct Verdict {
     pub checks: Vec<Check>,
     /// `snp_agent::exit_code` for this verdict: 0 only when everything passed.
     pub exit_code: u8,
+    /// The verified report's identity (`VerifiedEvidence::id`), when it verified.
+    pub evidence_id: Option<EvidenceId>,
 }
 
 impl Verdict {
@@ -233,6 +297,7 @@ pub struct RelyingParty {
     anchors: TrustAnchors,
     policy: Policy,
     ledger: Mutex<NonceLedger>,
+    seen: Mutex<EvidenceLedger>,
     kds_offline: bool,
 }
 
@@ -244,6 +309,7 @@ impl RelyingParty {
             anchors,
             policy,
             ledger: Mutex::new(NonceLedger::default()),
+            seen: Mutex::new(EvidenceLedger::default()),
             kds_offline: false,
         }
     }
@@ -276,7 +342,8 @@ impl RelyingParty {
     }
 
     /// Appraise `evidence` offered as the answer to `challenge`. The challenge's nonce is used
-    /// up whatever the outcome, so the same answer can never be accepted twice.
+    /// up whatever the outcome, and the identity of a report that verifies is remembered, so the
+    /// same answer (in either ECDSA byte form) can never be accepted twice.
     pub fn appraise(&self, challenge: &Challenge, evidence: &Evidence) -> Verdict {
         let mut checks = Vec::new();
         let mut push = |name: &str, status, detail: String| {
@@ -311,9 +378,33 @@ impl RelyingParty {
         );
 
         let mut verdict = self.appraise_unledgered(challenge, evidence);
+        let mut unseen = true;
+        if let Some(id) = verdict.evidence_id {
+            unseen = self
+                .seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .first_sight(id);
+            push(
+                "freshness.evidence",
+                if unseen {
+                    CheckStatus::Pass
+                } else {
+                    CheckStatus::Fail
+                },
+                if unseen {
+                    format!("report {id} not seen before")
+                } else {
+                    format!(
+                        "report {id} was already presented to this relying party (a replay, \
+                         possibly in its other ECDSA byte form)"
+                    )
+                },
+            );
+        }
         checks.append(&mut verdict.checks);
         verdict.checks = checks;
-        if !fresh && verdict.exit_code == exit_code::SUCCESS {
+        if !(fresh && unseen) && verdict.exit_code == exit_code::SUCCESS {
             verdict.exit_code = exit_code::POLICY_FAILED;
         }
         verdict
@@ -339,6 +430,7 @@ impl RelyingParty {
                 return Verdict {
                     checks,
                     exit_code: code,
+                    evidence_id: None,
                 };
             }
         };
@@ -354,6 +446,7 @@ impl RelyingParty {
                 return Verdict {
                     checks,
                     exit_code: exit_code::for_verify_error(e),
+                    evidence_id: None,
                 }
             }
         };
@@ -397,6 +490,7 @@ impl RelyingParty {
             } else {
                 exit_code::POLICY_FAILED
             },
+            evidence_id: Some(verified.id()),
         }
     }
 
@@ -571,6 +665,7 @@ mod tests {
                 },
             ],
             exit_code: exit_code::POLICY_FAILED,
+            evidence_id: None,
         };
         let text = v.to_string();
         assert!(

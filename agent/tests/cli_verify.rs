@@ -420,3 +420,70 @@ fn check_crl_uses_the_cached_crl_offline() {
     ]));
     assert_eq!(code, i32::from(exit_code::CRL_FAILED), "{out}");
 }
+
+/// Replace S (72 bytes little-endian at 0x2E8; 48 significant) by n - S: the other ECDSA
+/// signature over the same bytes, which verifies too.
+fn negate_s(report: &mut [u8]) {
+    const N: [u8; 48] = [
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xC7, 0x63, 0x4D, 0x81, 0xF4, 0x37,
+        0x2D, 0xDF, 0x58, 0x1A, 0x0D, 0xB2, 0x48, 0xB0, 0xA7, 0x7A, 0xEC, 0xEC, 0x19, 0x6A, 0xCC,
+        0xC5, 0x29, 0x73,
+    ];
+    let s = &mut report[snp_certs::report::offset::SIGNATURE_S..][..48];
+    let mut borrow = 0i16;
+    for (i, b) in s.iter_mut().enumerate() {
+        let d = i16::from(N[47 - i]) - i16::from(*b) - borrow;
+        borrow = i16::from(d < 0);
+        *b = d.rem_euclid(256) as u8;
+    }
+    assert_eq!(borrow, 0, "S < n");
+}
+
+#[test]
+fn evidence_id_is_one_for_both_s_twins_and_junk_in_the_tail_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let ev = evidence(&GENOA);
+    let mut twin = ev.clone();
+    negate_s(&mut twin.report);
+    let mut ids = Vec::new();
+    for (name, e) in [("received", &ev), ("twin", &twin)] {
+        let path = write(e, Format::Json, dir.path(), name);
+        let (code, out, err) = run(snp_agent(cache.path()).arg("verify").arg(&path).args([
+            "--offline",
+            "--format",
+            "json",
+        ]));
+        assert_eq!(code, 0, "{name}: {out}\n{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let id = v["submods"]["SEV-SNP"]["snp-agent.claims"]["evidence_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(id.len(), 96, "{id}");
+        let (code, text, _) = run(snp_agent(cache.path())
+            .arg("verify")
+            .arg(&path)
+            .arg("--offline"));
+        assert_eq!(code, 0);
+        assert!(text.contains(&format!("evidence id: {id}\n")), "{text}");
+        ids.push(id);
+    }
+    assert_eq!(
+        ids[0], ids[1],
+        "both byte forms of one report have one identity"
+    );
+
+    // Junk in the unsigned rest of the signature area is refused.
+    let mut junk = ev.clone();
+    junk.report[0x400] = 0xAA;
+    let path = write(&junk, Format::Bin, dir.path(), "junk");
+    let (code, out, _) = run(snp_agent(cache.path())
+        .arg("verify")
+        .arg(&path)
+        .arg("--offline"));
+    assert_eq!(code, i32::from(exit_code::VERIFICATION_FAILED), "{out}");
+    assert!(out.contains("FAIL  report_signature"), "{out}");
+    assert!(!out.contains("evidence id:"), "{out}");
+}

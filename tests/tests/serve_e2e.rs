@@ -57,15 +57,42 @@ fn serve_sim_with_relying_party_verified_replay_rejected_policy_violation_report
     let replay = rp.appraise(&challenge, &evidence);
     assert!(!replay.affirmed());
     assert_eq!(replay.exit_code, exit_code::POLICY_FAILED);
-    assert_eq!(replay.failed(), vec!["freshness.nonce"], "{replay}");
+    assert_eq!(
+        replay.failed(),
+        vec!["freshness.nonce", "freshness.evidence"],
+        "{replay}"
+    );
     assert_eq!(status_of(&replay, "report_signature"), CheckStatus::Pass);
+    assert_eq!(replay.evidence_id, first.evidence_id);
+
+    //    The same report in its other ECDSA byte form (r, n - s): it verifies, and the
+    //    relying party knows it by its identity, which both forms share.
+    let mut twin = evidence.clone();
+    negate_s(&mut twin.report);
+    assert_ne!(twin.report, evidence.report);
+    let twin_verdict = rp.appraise(&challenge, &twin);
+    assert_eq!(
+        status_of(&twin_verdict, "report_signature"),
+        CheckStatus::Pass
+    );
+    assert_eq!(
+        status_of(&twin_verdict, "freshness.evidence"),
+        CheckStatus::Fail,
+        "{twin_verdict}"
+    );
+    assert_eq!(twin_verdict.evidence_id, first.evidence_id);
+    assert!(first.evidence_id.is_some());
 
     //    The recorded answer offered for a NEW challenge: fresh nonce, but REPORT_DATA binds
     //    the old one.
     let new_challenge = rp.challenge(None).unwrap();
     let stale = rp.appraise(&new_challenge, &evidence);
     assert_eq!(stale.exit_code, exit_code::POLICY_FAILED);
-    assert_eq!(stale.failed(), vec!["report_data.binding"], "{stale}");
+    assert_eq!(
+        stale.failed(),
+        vec!["freshness.evidence", "report_data.binding"],
+        "{stale}"
+    );
     assert!(
         stale
             .check("report_data.binding")
@@ -131,6 +158,26 @@ fn serve_sim_with_relying_party_verified_replay_rejected_policy_violation_report
         rp.attest(&url, None),
         Err(RpError::Transport { .. })
     ));
+}
+
+/// Replace the report's S (72 bytes little-endian at 0x2E8; 48 significant) by n - S, the other
+/// signature the same ECDSA verification accepts.
+fn negate_s(report: &mut [u8]) {
+    const N: [u8; 48] = [
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xC7, 0x63, 0x4D, 0x81, 0xF4, 0x37,
+        0x2D, 0xDF, 0x58, 0x1A, 0x0D, 0xB2, 0x48, 0xB0, 0xA7, 0x7A, 0xEC, 0xEC, 0x19, 0x6A, 0xCC,
+        0xC5, 0x29, 0x73,
+    ];
+    let s = &mut report[snp_certs::report::offset::SIGNATURE_S..][..48];
+    // Little-endian subtraction N - s, least significant byte first.
+    let mut borrow = 0i16;
+    for (i, b) in s.iter_mut().enumerate() {
+        let d = i16::from(N[47 - i]) - i16::from(*b) - borrow;
+        borrow = i16::from(d < 0);
+        *b = d.rem_euclid(256) as u8;
+    }
+    assert_eq!(borrow, 0, "S < n");
 }
 
 /// POST a raw body to /attest over a plain socket and return (status, error code).

@@ -68,14 +68,20 @@ pub fn appraisal_text(a: &Appraisal, subject: &str) -> String {
         ),
         (Ok(_), None) => "VERIFIED".to_string(),
     };
+    if let Ok(v) = &a.verification.result {
+        s.push_str(&format!("evidence id: {}\n", v.id()));
+    }
     s.push_str(&format!("result: {verdict}\n"));
     s
 }
 
-/// The claims a verified result vouches for.
+/// The claims a verified result vouches for. `evidence_id` is [`VerifiedEvidence::id`]: one
+/// value for every byte form of a genuine report, for deduplication and replay detection (the
+/// report bytes are not unique: the ECDSA twin (r, n − s) verifies too).
 pub fn claims(v: &VerifiedEvidence) -> Value {
     let report = v.report();
     json!({
+        "evidence_id": v.id().to_string(),
         "product": v.product().to_string(),
         "endorsement_key": v.cert_kind().to_string(),
         "tcb": v.tcb().to_string(),
