@@ -193,7 +193,8 @@ impl Evidence {
     }
 
     /// Write evidence to `path` in `format` (a directory for `snpguest-dir`, created if missing).
-    /// Files are written through a temporary file and renamed, so a reader never sees half.
+    /// Files are written through a randomly named new file and renamed, so a reader never sees
+    /// half and a planted symbolic link is never followed (see [`write_atomic`]).
     pub fn write_path(&self, path: &Path, format: Format) -> Result<(), EvidenceError> {
         self.check_sizes()?;
         if format == Format::SnpguestDir {
@@ -402,24 +403,38 @@ pub(crate) fn read_file_capped(path: &Path, max: u64) -> Result<Vec<u8>, Evidenc
     read_capped(f, max, path)
 }
 
-/// Write through a sibling temporary file and rename over the target.
+/// Write `bytes` to `path` atomically without following links: a new file with a random name is
+/// created in the target's directory with `O_CREAT | O_EXCL` (so a symbolic link planted under
+/// any name is never opened, let alone truncated — `attest` often runs as root in a shared
+/// directory), filled, flushed to disk and renamed over `path`. The rename replaces a link at
+/// `path` itself rather than writing through it. A reader sees the old file or the whole new
+/// one, never half.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvidenceError> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+
     let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "evidence".into());
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| EvidenceError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        EvidenceError::io(path, e)
-    })
+    // 0644 before the umask, as `std::fs::write` would create it: evidence is not secret.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(|e| EvidenceError::io(dir, e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| EvidenceError::io(tmp.path(), e))?;
+    // On failure the temporary file is removed when the error drops it.
+    tmp.persist(path)
+        .map(drop)
+        .map_err(|e| EvidenceError::io(path, e.error))
 }
 
 #[cfg(test)]
@@ -513,6 +528,40 @@ mod tests {
         assert!(ev.endorsements().unwrap().is_none());
         let ev = Evidence::new(ev.report, vec![0u8; 24]);
         assert!(ev.endorsements().unwrap().is_none());
+    }
+
+    #[test]
+    fn write_atomic_leaves_a_planted_symlink_untouched() {
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("evidence.json");
+        // Links at the names the old writer used (`.NAME.tmp.PID.N`), which it opened with
+        // `std::fs::write` and so truncated the victim through; and one at the target itself.
+        for n in 0..16 {
+            let name = format!(".evidence.json.tmp.{}.{n}", std::process::id());
+            std::os::unix::fs::symlink(&victim, d.path().join(name)).unwrap();
+        }
+        std::os::unix::fs::symlink(&victim, &target).unwrap();
+        let ev = Evidence::new(vec![7u8; REPORT_SIZE], Vec::new());
+        ev.write_path(&target, Format::Bin).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        let meta = std::fs::symlink_metadata(&target).unwrap();
+        assert!(
+            meta.file_type().is_file(),
+            "the link was replaced, not written through"
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), ev.report);
+        // Readable like a file `std::fs::write` creates (0644 under the umask), and nothing
+        // left behind but the planted links and the target.
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o600, 0o600);
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 17);
+        // A failed write (no such directory) leaves no file either.
+        assert!(ev
+            .write_path(&d.path().join("missing/evidence.bin"), Format::Bin)
+            .is_err());
     }
 
     proptest! {

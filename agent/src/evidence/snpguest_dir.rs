@@ -17,6 +17,13 @@
 //!
 //! The reader accepts `attestation-report.bin`, `report.bin` or `guest_report.bin`, and the
 //! certificates either in `DIR/certs/` or directly in `DIR`, PEM or DER.
+//!
+//! The directory is untrusted input, and `attest` often runs as root, so neither side follows a
+//! symbolic link inside it: the writer creates every file under a random name with `O_EXCL`
+//! and renames it into place ([`super::write_atomic`]) and refuses a `certs` that is a link; the
+//! reader opens members with `O_NOFOLLOW`, reads only regular files, and refuses a link (copy the
+//! file in instead). Two files for one certificate (`vcek.pem` beside `vcek.der`) must hold the
+//! same certificate, or the reader refuses the directory rather than pick one.
 
 use std::path::{Path, PathBuf};
 
@@ -25,7 +32,9 @@ use base64::Engine as _;
 use snp_certs::report::REPORT_SIZE;
 use snp_certs::table::{CertTable, CertTableBuilder, EntryKind, Guid};
 
-use super::{read_file_capped, write_atomic, Evidence, EvidenceError};
+use snp_certs::table::Entry;
+
+use super::{read_capped, write_atomic, Evidence, EvidenceError};
 
 /// Report file names tried, in order.
 pub const REPORT_NAMES: [&str; 3] = ["attestation-report.bin", "report.bin", "guest_report.bin"];
@@ -54,9 +63,12 @@ fn pem(label: &str, der: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// Write `ev` into `dir` (created if missing).
+/// Write `ev` into `dir` (created if missing). `DIR/certs` must be a real directory, not a link.
 pub fn write(ev: &Evidence, dir: &Path) -> Result<(), EvidenceError> {
     let certs = dir.join("certs");
+    if kind_of(&certs).is_some_and(|t| t.is_symlink()) {
+        return Err(link_refused(dir, &certs));
+    }
     std::fs::create_dir_all(&certs).map_err(|e| EvidenceError::Io {
         path: certs.clone(),
         source: e,
@@ -83,6 +95,48 @@ pub fn write(ev: &Evidence, dir: &Path) -> Result<(), EvidenceError> {
     Ok(())
 }
 
+/// What a directory entry is, judged without following links.
+fn kind_of(path: &Path) -> Option<std::fs::FileType> {
+    std::fs::symlink_metadata(path).ok().map(|m| m.file_type())
+}
+
+/// Read a member of the directory: never through a symbolic link (`O_NOFOLLOW`), only a regular
+/// file (a FIFO or device could block or never end; `O_NONBLOCK` keeps the open itself from
+/// waiting on a FIFO), at most `max` bytes.
+fn read_member(dir: &Path, path: &Path, max: u64) -> Result<Vec<u8>, EvidenceError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(nix::libc::ELOOP) {
+                link_refused(dir, path)
+            } else {
+                EvidenceError::io(path, e)
+            }
+        })?;
+    let meta = f.metadata().map_err(|e| EvidenceError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(dir_err(
+            dir,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    read_capped(f, max, path)
+}
+
+fn link_refused(dir: &Path, path: &Path) -> EvidenceError {
+    dir_err(
+        dir,
+        format!(
+            "{} is a symbolic link; evidence directories are read without following links \
+             (copy the file into the directory instead)",
+            path.display()
+        ),
+    )
+}
+
 /// What a file name in a certificates directory denotes.
 fn classify(name: &str) -> Option<(String, Guid)> {
     let (stem, ext) = name.rsplit_once('.')?;
@@ -102,21 +156,23 @@ fn classify(name: &str) -> Option<(String, Guid)> {
 
 /// Read a snpguest-style directory.
 pub fn read(dir: &Path) -> Result<Evidence, EvidenceError> {
+    // The first report name present (as any kind of entry: a link is refused, not skipped).
     let report_path = REPORT_NAMES
         .iter()
         .map(|n| dir.join(n))
-        .find(|p| p.is_file())
+        .find(|p| kind_of(p).is_some())
         .ok_or_else(|| {
             dir_err(
                 dir,
                 format!("no report file (looked for {})", REPORT_NAMES.join(", ")),
             )
         })?;
-    let report = read_file_capped(&report_path, REPORT_SIZE as u64)?;
-    let certs_dir = if dir.join("certs").is_dir() {
-        dir.join("certs")
-    } else {
-        dir.to_path_buf()
+    let report = read_member(dir, &report_path, REPORT_SIZE as u64)?;
+    let sub = dir.join("certs");
+    let certs_dir = match kind_of(&sub) {
+        Some(t) if t.is_symlink() => return Err(link_refused(dir, &sub)),
+        Some(t) if t.is_dir() => sub,
+        _ => dir.to_path_buf(),
     };
 
     let mut found: Vec<(String, Guid, PathBuf)> = Vec::new();
@@ -137,22 +193,54 @@ pub fn read(dir: &Path) -> Result<Evidence, EvidenceError> {
         })?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if let Some((stem, guid)) = classify(&name) {
-            if entry.path().is_file() {
+            let file_type = entry.file_type().map_err(|e| EvidenceError::Io {
+                path: entry.path(),
+                source: e,
+            })?;
+            if file_type.is_symlink() {
+                return Err(link_refused(&certs_dir, &entry.path()));
+            }
+            if file_type.is_file() {
                 found.push((stem, guid, entry.path()));
             }
         }
     }
-    // One file per stem: prefer PEM like snpguest does, and refuse two different files otherwise.
+    // One certificate per stem. snpguest keeps PEM; a second file for the same stem (say
+    // vcek.der beside vcek.pem) is accepted only if it holds the same certificate — otherwise
+    // which one is meant cannot be told, and picking one would verify something else than the
+    // other tool sees.
     found.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(&b.2)));
-    let mut chosen: Vec<(String, Guid, PathBuf)> = Vec::new();
-    for item in found {
-        match chosen.iter_mut().find(|c| c.0 == item.0) {
-            Some(c) if item.2.extension().is_some_and(|e| e == "pem") => *c = item,
-            Some(_) => {}
-            None => chosen.push(item),
+    let mut chosen: Vec<Member> = Vec::new();
+    for (stem, guid, path) in found {
+        let bytes = read_member(&certs_dir, &path, MAX_CERT_FILE)?;
+        let member = Member {
+            stem,
+            guid,
+            path,
+            bytes,
+        };
+        match chosen.iter_mut().find(|c| c.stem == member.stem) {
+            None => chosen.push(member),
+            Some(c) => {
+                if c.content() != member.content() {
+                    return Err(dir_err(
+                        &certs_dir,
+                        format!(
+                            "{} and {} hold different certificates for {:?}: remove the one \
+                             that is not meant",
+                            c.path.display(),
+                            member.path.display(),
+                            c.stem
+                        ),
+                    ));
+                }
+                if member.path.extension().is_some_and(|e| e == "pem") {
+                    *c = member;
+                }
+            }
         }
     }
-    let has = |s: &str| chosen.iter().any(|c| c.0 == s);
+    let has = |s: &str| chosen.iter().any(|c| c.stem == s);
     if has("ask") && has("asvk") {
         // Keep the intermediate that matches the endorsement key present.
         let drop = if has("vlek") && !has("vcek") {
@@ -160,7 +248,7 @@ pub fn read(dir: &Path) -> Result<Evidence, EvidenceError> {
         } else {
             "asvk"
         };
-        chosen.retain(|c| c.0 != drop);
+        chosen.retain(|c| c.stem != drop);
     }
     let rank = |g: &Guid| match EntryKind::from_guid(*g) {
         EntryKind::Ark => 0,
@@ -170,11 +258,11 @@ pub fn read(dir: &Path) -> Result<Evidence, EvidenceError> {
         EntryKind::Crl => 4,
         EntryKind::Unknown(_) => 5,
     };
-    chosen.sort_by_key(|c| rank(&c.1));
+    chosen.sort_by_key(|c| rank(&c.guid));
 
     let mut builder = CertTableBuilder::new();
-    for (_, guid, path) in &chosen {
-        builder.push(*guid, read_file_capped(path, MAX_CERT_FILE)?);
+    for m in &chosen {
+        builder.push(m.guid, m.bytes.clone());
     }
     let cert_table = if chosen.is_empty() {
         tracing::info!(dir = %certs_dir.display(), "no certificate files found");
@@ -183,6 +271,30 @@ pub fn read(dir: &Path) -> Result<Evidence, EvidenceError> {
         builder.build()?
     };
     Ok(Evidence::new(report, cert_table))
+}
+
+/// A certificate file read from the directory.
+struct Member {
+    stem: String,
+    guid: Guid,
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl Member {
+    /// What the file holds, independent of its encoding: the DER of a certificate or CRL in
+    /// PEM or DER, else (unknown entries, undecodable files) the bytes as they are.
+    fn content(&self) -> std::borrow::Cow<'_, [u8]> {
+        let entry = Entry {
+            kind: EntryKind::from_guid(self.guid),
+            guid: self.guid,
+            offset: 0,
+            bytes: &self.bytes,
+        };
+        entry
+            .der()
+            .unwrap_or(std::borrow::Cow::Borrowed(&self.bytes))
+    }
 }
 
 #[cfg(test)]
@@ -250,5 +362,109 @@ mod tests {
             t.vcek().unwrap().der().unwrap().as_ref(),
             &[0x30, 0x01, 0x03]
         );
+    }
+
+    fn pem_of(der: &[u8]) -> Vec<u8> {
+        pem("CERTIFICATE", der)
+    }
+
+    /// A directory with a report and `certs/`.
+    fn skeleton() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(REPORT_NAMES[0]), [1u8; REPORT_SIZE]).unwrap();
+        std::fs::create_dir(d.path().join("certs")).unwrap();
+        d
+    }
+
+    #[test]
+    fn two_different_files_for_one_certificate_are_refused() {
+        let d = skeleton();
+        let certs = d.path().join("certs");
+        std::fs::write(certs.join("vcek.pem"), pem_of(&[0x30, 0x01, 0x03])).unwrap();
+        std::fs::write(certs.join("vcek.der"), [0x30, 0x01, 0x04]).unwrap();
+        let err = read(d.path()).expect_err("ambiguous").to_string();
+        assert!(
+            err.contains("vcek.der") && err.contains("vcek.pem") && err.contains("different"),
+            "{err}"
+        );
+        // The same certificate in both encodings is one certificate: accepted, PEM kept.
+        std::fs::write(certs.join("vcek.der"), [0x30, 0x01, 0x03]).unwrap();
+        let ev = read(d.path()).unwrap();
+        let t = CertTable::parse(&ev.cert_table).unwrap();
+        assert_eq!(t.len(), 1);
+        assert!(t.vcek().unwrap().is_pem());
+        // Raw unknown entries are compared byte for byte.
+        let g = "other-01020304-0506-0708-090a-0b0c0d0e0f10";
+        std::fs::write(certs.join(format!("{g}.bin")), b"one").unwrap();
+        std::fs::write(certs.join(format!("{g}.der")), b"two").unwrap();
+        assert!(read(d.path()).is_err());
+    }
+
+    #[test]
+    fn links_are_not_followed_out_of_the_directory() {
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("secret.pem");
+        std::fs::write(&secret, pem_of(&[0x30, 0x01, 0x09])).unwrap();
+
+        // A certificate that is a link.
+        let d = skeleton();
+        std::os::unix::fs::symlink(&secret, d.path().join("certs/vcek.pem")).unwrap();
+        let err = read(d.path()).expect_err("link").to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+
+        // The report is a link.
+        let d = tempfile::tempdir().unwrap();
+        let report = outside.path().join("report");
+        std::fs::write(&report, [1u8; REPORT_SIZE]).unwrap();
+        std::os::unix::fs::symlink(&report, d.path().join(REPORT_NAMES[0])).unwrap();
+        let err = read(d.path()).expect_err("link").to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+
+        // `certs` is a link: refused by the reader and the writer (which would write into it).
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(REPORT_NAMES[0]), [1u8; REPORT_SIZE]).unwrap();
+        std::os::unix::fs::symlink(outside.path(), d.path().join("certs")).unwrap();
+        let err = read(d.path()).expect_err("link").to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        let table = CertTableBuilder::new()
+            .with(Guid::VCEK, vec![0x30, 0x01, 0x03])
+            .build()
+            .unwrap();
+        let ev = Evidence::new(vec![1u8; REPORT_SIZE], table);
+        assert!(write(&ev, d.path()).is_err());
+        assert!(!outside.path().join("vcek.pem").exists());
+    }
+
+    #[test]
+    fn a_fifo_report_is_refused_without_blocking() {
+        let d = tempfile::tempdir().unwrap();
+        nix::unistd::mkfifo(
+            &d.path().join(REPORT_NAMES[0]),
+            nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+        )
+        .unwrap();
+        let err = read(d.path()).expect_err("fifo").to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn writer_leaves_planted_links_alone() {
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("certs")).unwrap();
+        // Links planted where the files go: the rename replaces the link, never writes through.
+        std::os::unix::fs::symlink(&victim, d.path().join(REPORT_NAMES[0])).unwrap();
+        std::os::unix::fs::symlink(&victim, d.path().join("certs/vcek.pem")).unwrap();
+        let table = CertTableBuilder::new()
+            .with(Guid::VCEK, vec![0x30, 0x01, 0x03])
+            .build()
+            .unwrap();
+        let ev = Evidence::new(vec![1u8; REPORT_SIZE], table);
+        write(&ev, d.path()).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        let back = read(d.path()).unwrap();
+        assert_eq!(back.report, ev.report);
     }
 }
