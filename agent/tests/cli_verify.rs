@@ -487,3 +487,29 @@ fn evidence_id_is_one_for_both_s_twins_and_junk_in_the_tail_fails() {
     assert!(out.contains("FAIL  report_signature"), "{out}");
     assert!(!out.contains("evidence id:"), "{out}");
 }
+
+#[test]
+fn verify_help_exits_non_zero_and_dash_dash_reads_a_file_named_dash_h() {
+    // A script running `snp-agent verify "$NAME"` must not take a file named -h as verified.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let src = write(&evidence(&MILAN), Format::Bin, dir.path(), "milan");
+    std::fs::rename(&src, dir.path().join("-h")).unwrap();
+    for flag in ["-h", "--help"] {
+        let (code, out, _) = run(snp_agent(cache.path())
+            .current_dir(dir.path())
+            .args(["verify", flag]));
+        assert_eq!(code, i32::from(exit_code::USAGE), "verify {flag}");
+        assert!(out.contains("Usage:") && out.contains("--"), "{out}");
+        assert!(!out.contains("VERIFIED"), "{out}");
+    }
+    // With `--` the name is evidence, whatever it looks like.
+    let (code, out, err) = run(snp_agent(cache.path()).current_dir(dir.path()).args([
+        "verify",
+        "--offline",
+        "--",
+        "-h",
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("result: VERIFIED"), "{out}");
+}

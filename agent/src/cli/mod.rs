@@ -226,7 +226,8 @@ pub fn main() -> ExitCode {
             let code = if e.use_stderr() {
                 exit_code::USAGE
             } else {
-                exit_code::SUCCESS
+                // Help on a command whose 0 means "verified" must not exit 0 (issue 17).
+                verify::help_exit_code(std::env::args_os())
             };
             let _ = e.print();
             return ExitCode::from(code);

@@ -14,13 +14,39 @@ use super::{args, render, stdout_write, CliError, CliResult, EvidenceIn, KdsArgs
 pub const AFTER_HELP: &str = "\
 Exit 0 only when the evidence verifies and the policy (and --nonce/--report-data) holds;
 2 verification failed, 3 no certificate, 4 CRL, 5 policy, 6 unreadable evidence (see snp-agent --help).
+Asking for this help exits 1 (usage), never 0. Put -- before a file name you did not choose, so
+that a file called -h or --offline is read as evidence: snp-agent verify --offline -- \"$FILE\"
 
 Examples:
   snp-agent verify evidence.json --nonce 00112233
   snp-agent verify evidence.bin --policy policy.toml --format json
   snp-agent verify ./snpguest-out --at 2026-06-01T00:00:00Z      # snpguest directory
   snp-agent verify evidence.json --sim-roots                      # simulator evidence
-  snp-agent verify report.bin --offline --cache-dir /srv/amd-certs  # air-gapped store";
+  snp-agent verify report.bin --offline --cache-dir /srv/amd-certs  # air-gapped store
+  snp-agent verify --offline -- \"$UNTRUSTED_NAME\"                 # -- before names you did not choose";
+
+/// Subcommands whose exit status 0 is a verdict ("verified"; for `attest`, "obtained and
+/// verified"). Help on them exits with [`exit_code::USAGE`] instead of 0: otherwise a script
+/// running `snp-agent verify "$NAME"` would take a file named `-h` as verified evidence.
+pub const VERDICT_COMMANDS: [&str; 2] = ["verify", "attest"];
+
+/// The exit code for a help or version display that clap answered instead of running a
+/// command: [`exit_code::USAGE`] when the subcommand named on the command line (the first
+/// argument after the global options) is one of [`VERDICT_COMMANDS`], else success.
+pub fn help_exit_code<I, S>(args: I) -> u8
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let subcommand = args
+        .into_iter()
+        .skip(1)
+        .find(|a| !a.as_ref().to_string_lossy().starts_with('-'));
+    match subcommand {
+        Some(sub) if VERDICT_COMMANDS.iter().any(|c| sub.as_ref() == *c) => exit_code::USAGE,
+        _ => exit_code::SUCCESS,
+    }
+}
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
@@ -128,4 +154,29 @@ pub fn run(a: VerifyArgs) -> CliResult {
         }
     }
     Ok(appraisal.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_on_a_verdict_command_is_a_usage_exit() {
+        for args in [
+            &["snp-agent", "verify", "-h"][..],
+            &["snp-agent", "verify", "--help"][..],
+            &["snp-agent", "-v", "verify", "--help"][..],
+            &["snp-agent", "attest", "--nonce", "-h"][..],
+        ] {
+            assert_eq!(help_exit_code(args), exit_code::USAGE, "{args:?}");
+        }
+        for args in [
+            &["snp-agent", "--help"][..],
+            &["snp-agent", "--version"][..],
+            &["snp-agent", "show", "--help"][..],
+            &["snp-agent", "help", "verify"][..],
+        ] {
+            assert_eq!(help_exit_code(args), exit_code::SUCCESS, "{args:?}");
+        }
+    }
 }
