@@ -77,8 +77,10 @@ impl Evidence {
     /// The endorsements the host served, for [`snp_certs::verify::Verifier::verify`]: the
     /// VCEK or VLEK (the one the report's signer field names; the other if only that one is
     /// there, so the verifier's `signer_binding` check reports the mismatch), the host's ASK/ASVK
-    /// and ARK as hints, and a CRL if one was served. `None` when the host served no VCEK/VLEK
-    /// (fetch one from KDS). PEM entries are converted to DER.
+    /// and ARK as hints, and a CRL if one was served (as [`Endorsements::host_crl`]: the
+    /// verifier enforces its revocations but only warns when it is stale, unless the relying party
+    /// asked for CRL checking). `None` when the host served no VCEK/VLEK (fetch one from KDS).
+    /// PEM entries are converted to DER.
     pub fn endorsements(&self) -> Result<Option<Endorsements>, EvidenceError> {
         if self.cert_table.is_empty() {
             return Ok(None);
@@ -101,7 +103,7 @@ impl Evidence {
         let mut endorsements = Endorsements::new(vek.der()?.into_owned())
             .with_host_chain(der(table.ask())?, der(table.ark())?);
         if let Some(crl) = der(table.get(EntryKind::Crl))? {
-            endorsements = endorsements.with_crl(crl);
+            endorsements = endorsements.with_host_crl(crl);
         }
         Ok(Some(endorsements))
     }
@@ -514,7 +516,18 @@ mod tests {
         assert_eq!(e.vek, real("veraison/sevsnp-tsm-report_vcek_ab5a6bc8.der"));
         assert!(e.ask.as_ref().is_some_and(|d| d[0] == 0x30));
         assert!(e.ark.as_ref().is_some_and(|d| d[0] == 0x30));
-        assert!(e.crl.is_none());
+        assert!(e.crl.is_none() && e.host_crl.is_none());
+        // A CRL in the host's table is the host's, never the relying party's.
+        let crl = real("cyntrisec-cml-transport/crl_886a378d.crl");
+        let table = CertTable::parse(&ev.cert_table).unwrap();
+        let mut b = snp_certs::table::CertTableBuilder::new();
+        for entry in table.entries() {
+            b.push(entry.guid, entry.bytes.to_vec());
+        }
+        b.push_kind(EntryKind::Crl, crl.clone());
+        let with_crl = Evidence::new(ev.report.clone(), b.build().unwrap());
+        let e = with_crl.endorsements().unwrap().unwrap();
+        assert_eq!((e.host_crl, e.crl), (Some(crl), None));
         // AWS: a VLEK only (DER) in a 4 KiB buffer.
         let ev = Evidence::new(
             real("constellation/aws_report_valid_5e8e4390.bin")[..REPORT_SIZE].to_vec(),

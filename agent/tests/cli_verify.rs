@@ -513,3 +513,60 @@ fn verify_help_exits_non_zero_and_dash_dash_reads_a_file_named_dash_h() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("result: VERIFIED"), "{out}");
 }
+
+#[test]
+fn a_stale_host_crl_warns_unless_crl_checking_was_asked_for() {
+    // Genoa evidence whose host also served AMD's Genoa CRL (current 2025-10-24..2026-10-31).
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let crl = read_real("cyntrisec-cml-transport/crl_886a378d.crl");
+    let mut ev = evidence(&GENOA);
+    let table = snp_certs::table::CertTable::parse(&ev.cert_table).unwrap();
+    let mut b = snp_certs::table::CertTableBuilder::new();
+    for e in table.entries() {
+        b.push(e.guid, e.bytes.to_vec());
+    }
+    b.push(snp_certs::table::Guid::CRL, crl.clone());
+    ev.cert_table = b.build().unwrap();
+    let path = write(&ev, Format::Json, dir.path(), "genoa-crl");
+    let verify = |args: &[&str]| {
+        run(snp_agent(cache.path())
+            .arg("verify")
+            .arg(&path)
+            .arg("--offline")
+            .args(args))
+    };
+
+    // Inside the CRL's window: checked and passed.
+    let (code, out, _) = verify(&["--at", "2026-07-01"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("PASS  crl"), "{out}");
+    assert!(out.contains("host-served CRL"), "{out}");
+
+    // Past its nextUpdate: still verified (exit 0), with a warning on stdout and stderr.
+    let (code, out, err) = verify(&["--at", "2026-11-25"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("WARN  crl"), "{out}");
+    assert!(
+        out.contains("result: VERIFIED; policy holds (warning: crl)"),
+        "{out}"
+    );
+    assert!(err.contains("not current"), "{err}");
+    let (code, out, _) = verify(&["--at", "2026-11-25", "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let sub = &v["submods"]["SEV-SNP"];
+    assert_eq!(sub["ear.status"], "warning");
+    assert_eq!(sub["snp-agent.warnings"], serde_json::json!(["crl"]));
+
+    // The relying party asked for CRL checking: stale fails (exit 4), whichever CRL is stale.
+    let crl_path = dir.path().join("genoa.crl");
+    std::fs::write(&crl_path, &crl).unwrap();
+    let (code, out, _) = run(snp_agent(cache.path())
+        .arg("verify")
+        .arg(&path)
+        .args(["--offline", "--at", "2026-11-25", "--require-crl", "--crl"])
+        .arg(&crl_path));
+    assert_eq!(code, i32::from(exit_code::CRL_FAILED), "{out}");
+    assert!(out.contains("FAIL  crl"), "{out}");
+}

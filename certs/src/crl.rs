@@ -4,7 +4,9 @@
 //! signed by the ARK. It revokes intermediates (the Genoa CRL lists serial 0x020001, an earlier
 //! Genoa ASK). A CRL counts only if the ARK signed it (RSASSA-PSS exactly as for certificates)
 //! and the verification time lies within thisUpdate..nextUpdate: a stale CRL could hide a
-//! revocation, so it is an error, not a warning.
+//! revocation, so it is an error, not a warning — except for a CRL the host served unasked,
+//! whose staleness the verifier reports as a warning unless the relying party asked for CRL
+//! checking (see `verify::revocation`); the revocations a stale CRL lists still count.
 
 use x509_cert::crl::CertificateList;
 

@@ -22,7 +22,9 @@ use snp_certs::error::CertError;
 use snp_certs::product::Product;
 use snp_certs::report::{offset, signer_info, SigningKey, SIGNED_LEN};
 use snp_certs::roots::{AnchorSource, TrustAnchors};
-use snp_certs::verify::{check, Endorsements, VerificationOutcome, Verifier, VerifyError};
+use snp_certs::verify::{
+    check, CheckStatus, Endorsements, VerificationOutcome, Verifier, VerifyError,
+};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::crl::CertificateList;
 use x509_cert::{Certificate, TbsCertificate};
@@ -549,6 +551,148 @@ fn crl_revoking_the_intermediate() {
         // The real ARK-Milan did not sign it.
         let amd = Verifier::with_provider(TrustAnchors::amd(), p.clone()).at_unix(NOW);
         assert!(amd.verify_crl(Product::Milan, &clean).is_err());
+    }
+}
+
+/// A CRL issued by the forgery's ARK for thisUpdate..nextUpdate, revoking the ASK or nothing.
+fn forged_crl(f: &Forgery, this_update: u64, next_update: u64, revoke_ask: bool) -> Vec<u8> {
+    let k = keys();
+    let mut crl =
+        CertificateList::from_der(&read("cyntrisec-cml-transport/crl_886a378d.crl")).expect("crl");
+    let ark = Certificate::from_der(&f.ark).expect("ark");
+    let ask = Certificate::from_der(&f.ask).expect("ask");
+    crl.tbs_cert_list.issuer = ark.tbs_certificate.subject.clone();
+    let t = |secs: u64| {
+        x509_cert::time::Time::UtcTime(
+            der::asn1::UtcTime::from_unix_duration(std::time::Duration::from_secs(secs))
+                .expect("time"),
+        )
+    };
+    crl.tbs_cert_list.this_update = t(this_update);
+    crl.tbs_cert_list.next_update = Some(t(next_update));
+    if revoke_ask {
+        if let Some(list) = crl.tbs_cert_list.revoked_certificates.as_mut() {
+            list[0].serial_number = ask.tbs_certificate.serial_number.clone();
+        }
+    } else {
+        crl.tbs_cert_list.revoked_certificates = None;
+    }
+    let tbs = crl.tbs_cert_list.to_der().expect("tbs");
+    let sk = rsa::pss::SigningKey::<sha2::Sha384>::new_with_salt_len(k.ark.clone(), 48);
+    crl.signature =
+        BitString::from_bytes(&sk.sign_with_rng(&mut rand::thread_rng(), &tbs).to_bytes())
+            .expect("bits");
+    crl.to_der().expect("der")
+}
+
+#[test]
+fn host_crl_stale_warns_revoking_fails() {
+    // Issue 17: a CRL the host serves is enforced for its signature and revocations, but being
+    // past nextUpdate is only a warning unless the relying party asked for CRL checking.
+    let f = forgery();
+    let anchors = forged_anchors(&f);
+    const DAY: u64 = 86_400;
+    let current = forged_crl(&f, NOW - DAY, NOW + DAY, false);
+    let stale = forged_crl(&f, NOW - 40 * DAY, NOW - 10 * DAY, false);
+    let stale_revoking = forged_crl(&f, NOW - 40 * DAY, NOW - 10 * DAY, true);
+    let current_revoking = forged_crl(&f, NOW - DAY, NOW + DAY, true);
+    let host = |crl: &[u8]| Endorsements::new(f.vcek.clone()).with_host_crl(crl.to_vec());
+    for p in available_providers() {
+        let required = |e: &Endorsements| {
+            Verifier::with_provider(anchors.clone(), p.clone())
+                .at_unix(NOW)
+                .crl_policy(snp_certs::verify::CrlPolicy::Required)
+                .verify_detailed(&f.report, e)
+        };
+        // A current host CRL passes.
+        let out = run(&anchors, &p, &f.report, &host(&current));
+        assert!(out.result.is_ok(), "{:?}", out.checks);
+        assert_eq!(
+            out.check(check::CRL).map(|c| c.status),
+            Some(CheckStatus::Pass)
+        );
+
+        // A stale host CRL: verified, with a warning that names it.
+        let out = run(&anchors, &p, &f.report, &host(&stale));
+        let verified = out.result.as_ref().expect("stale host CRL only warns");
+        assert_eq!(out.warnings(), [check::CRL]);
+        assert!(out.failed().is_empty());
+        let c = out.check(check::CRL).expect("listed");
+        assert_eq!(c.status, CheckStatus::Warn);
+        assert!(
+            c.detail.contains("host-served CRL") && c.detail.contains("not current"),
+            "{}",
+            c.detail
+        );
+        assert_eq!(
+            verified.warnings().map(|c| c.name).collect::<Vec<_>>(),
+            [check::CRL]
+        );
+        // ... but a failure when the relying party asked for CRL checking.
+        let out = required(&host(&stale));
+        assert_eq!(out.failed(), [check::CRL]);
+        assert!(matches!(
+            out.result,
+            Err(VerifyError::Crl(snp_certs::error::CrlError::Stale { .. }))
+        ));
+        // ... and a current CRL of the relying party's does not excuse it then.
+        let out = required(&host(&stale).with_crl(current.clone()));
+        assert_eq!(out.failed(), [check::CRL]);
+        // Without CRL checking asked for, the relying party's current CRL passes and the stale
+        // host one still warns.
+        let out = run(
+            &anchors,
+            &p,
+            &f.report,
+            &host(&stale).with_crl(current.clone()),
+        );
+        assert!(out.result.is_ok());
+        assert_eq!(out.warnings(), [check::CRL]);
+
+        // A host CRL revoking the chain fails, stale or current, whatever the policy.
+        for crl in [&stale_revoking, &current_revoking] {
+            for out in [
+                run(&anchors, &p, &f.report, &host(crl)),
+                required(&host(crl)),
+            ] {
+                assert_eq!(out.failed(), [check::CRL]);
+                assert!(matches!(
+                    out.result,
+                    Err(VerifyError::Crl(snp_certs::error::CrlError::Revoked {
+                        role: "ASK",
+                        ..
+                    }))
+                ));
+                let c = out.check(check::CRL).expect("listed");
+                assert!(c.detail.starts_with("host-served CRL: "), "{}", c.detail);
+            }
+        }
+        // Also beside a clean CRL of the relying party's: every CRL present counts.
+        let out = run(
+            &anchors,
+            &p,
+            &f.report,
+            &host(&current_revoking).with_crl(current.clone()),
+        );
+        assert_eq!(out.failed(), [check::CRL]);
+
+        // A host CRL the anchor ARK did not sign fails (here AMD's real Genoa CRL).
+        let out = run(
+            &anchors,
+            &p,
+            &f.report,
+            &host(&read("cyntrisec-cml-transport/crl_886a378d.crl")),
+        );
+        assert_eq!(out.failed(), [check::CRL]);
+
+        // The relying party's own stale CRL still fails (unchanged).
+        let out = run(
+            &anchors,
+            &p,
+            &f.report,
+            &Endorsements::new(f.vcek.clone()).with_crl(stale.clone()),
+        );
+        assert_eq!(out.failed(), [check::CRL]);
     }
 }
 

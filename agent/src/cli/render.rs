@@ -16,6 +16,7 @@ fn status_word(s: CheckStatus) -> &'static str {
         CheckStatus::Pass => "PASS",
         CheckStatus::Fail => "FAIL",
         CheckStatus::Skipped => "SKIP",
+        CheckStatus::Warn => "WARN",
     }
 }
 
@@ -56,9 +57,15 @@ pub fn appraisal_text(a: &Appraisal, subject: &str) -> String {
             ));
         }
     }
+    let warnings = a.verification.warnings();
+    let warned = if warnings.is_empty() {
+        String::new()
+    } else {
+        format!(" (warning: {})", warnings.join(", "))
+    };
     let verdict = match (&a.verification.result, &a.policy) {
         (Err(e), _) => format!("NOT VERIFIED ({}): {e}", e.check()),
-        (Ok(_), Some(p)) if p.passed() => "VERIFIED; policy holds".to_string(),
+        (Ok(_), Some(p)) if p.passed() => format!("VERIFIED; policy holds{warned}"),
         (Ok(_), Some(p)) => format!(
             "VERIFIED, but the policy does not hold: {}",
             p.failures()
@@ -66,7 +73,7 @@ pub fn appraisal_text(a: &Appraisal, subject: &str) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        (Ok(_), None) => "VERIFIED".to_string(),
+        (Ok(_), None) => format!("VERIFIED{warned}"),
     };
     if let Ok(v) = &a.verification.result {
         s.push_str(&format!("evidence id: {}\n", v.id()));
@@ -93,12 +100,15 @@ pub fn claims(v: &VerifiedEvidence) -> Value {
     })
 }
 
-/// EAR-style JSON: overall status, every check, and the verified claims.
+/// EAR-style JSON: overall status, every check, and the verified claims. The status is EAR's
+/// trust tier: `affirming` when everything holds, `warning` when it holds but a check passed with
+/// a warning (a stale host-served CRL), `contraindicated` otherwise.
 pub fn appraisal_json(a: &Appraisal, subject: &str, now: u64) -> Value {
-    let status = if a.affirmed() {
-        "affirming"
-    } else {
-        "contraindicated"
+    let warnings = a.verification.warnings();
+    let status = match a.affirmed() {
+        true if warnings.is_empty() => "affirming",
+        true => "warning",
+        false => "contraindicated",
     };
     let mut checks: Vec<Value> = a
         .verification
@@ -137,6 +147,7 @@ pub fn appraisal_json(a: &Appraisal, subject: &str, now: u64) -> Value {
                 "snp-agent.verified": verified.is_some(),
                 "snp-agent.policy-holds": a.policy.as_ref().map(|p| p.passed()),
                 "snp-agent.failed": failed,
+                "snp-agent.warnings": warnings,
                 "snp-agent.error": a.verification.result.as_ref().err().map(|e| e.to_string()),
                 "snp-agent.checks": checks,
                 "snp-agent.claims": verified.map(claims),

@@ -77,7 +77,8 @@ pub struct VerifyArgs {
     #[arg(long, requires = "crl")]
     pub require_crl: bool,
     /// Check the CRL from the cache or KDS (with --offline: the cache only); a missing,
-    /// stale or revoking CRL fails (exit 4).
+    /// stale or revoking CRL fails (exit 4). With this or --require-crl a CRL the host served
+    /// must be current too; otherwise a stale host CRL only warns (its revocations still fail).
     #[arg(long, conflicts_with = "crl")]
     pub check_crl: bool,
     #[command(flatten)]

@@ -10,8 +10,12 @@ pub struct Endorsements {
     pub ask: Option<Vec<u8>>,
     /// Host-served ARK, DER.
     pub ark: Option<Vec<u8>>,
-    /// An AMD CRL, DER.
+    /// The relying party's AMD CRL (DER): one it supplied or fetched, so it must be current.
     pub crl: Option<Vec<u8>>,
+    /// A CRL the host served in its certificate table (DER). Its signature and revocations are
+    /// enforced; being past nextUpdate is a warning unless the CRL policy is
+    /// [`CrlPolicy::Required`] (see the `crl` check in [`super`]).
+    pub host_crl: Option<Vec<u8>>,
 }
 
 impl Endorsements {
@@ -30,19 +34,27 @@ impl Endorsements {
         self
     }
 
-    /// Add a CRL.
+    /// Add the relying party's CRL (checked strictly: it must be current).
     pub fn with_crl(mut self, crl: impl Into<Vec<u8>>) -> Endorsements {
         self.crl = Some(crl.into());
         self
     }
+
+    /// Add the CRL the host served beside its certificates.
+    pub fn with_host_crl(mut self, crl: impl Into<Vec<u8>>) -> Endorsements {
+        self.host_crl = Some(crl.into());
+        self
+    }
 }
 
-/// Whether a CRL must be supplied.
+/// Whether the relying party asked for CRL checking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CrlPolicy {
-    /// Check a CRL when one is supplied; otherwise the `crl` check is reported as skipped.
+    /// Check a CRL when one is supplied; otherwise the `crl` check is reported as skipped. A
+    /// host-served CRL past its nextUpdate is a warning (its revocations still apply).
     #[default]
     IfPresent,
-    /// Fail when no CRL is supplied.
+    /// Fail when no CRL is supplied, and require every CRL present — the host's too — to be
+    /// current.
     Required,
 }

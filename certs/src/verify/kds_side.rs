@@ -182,7 +182,8 @@ impl Verifier {
     /// Check a CRL for `product` (as served by KDS `/vcek/v1/{P}/crl` or `/vlek/v1/{P}/crl`):
     /// ARK signature, and that it does not revoke the anchors' ASK/ASVK (an error either way).
     /// Freshness at the verification time is *reported*, not enforced, so an offline cache
-    /// can keep a stale CRL and the core [`Verifier::verify`] decides (it rejects stale CRLs).
+    /// can keep a stale CRL and the core [`Verifier::verify`] decides (a stale CRL of the relying
+    /// party's fails there; a stale host-served one warns, see the `crl` check).
     pub fn verify_crl(&self, product: Product, crl_der: &[u8]) -> Result<VerifiedCrl, VerifyError> {
         let time = self.now();
         let p = self.anchor_set(product)?;

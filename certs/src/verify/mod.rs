@@ -13,7 +13,7 @@
 //! | `ask_signed_by_ark` | the anchor ASK (VCEK) or ASVK (VLEK) is a CA signed by the ARK |
 //! | `vek_signed_by_ask` | the VCEK/VLEK is signed by that intermediate |
 //! | `validity` | ARK, intermediate and VCEK/VLEK valid at the verification time |
-//! | `crl` | if a CRL is given (or required): ARK-signed, current, nothing in the chain revoked |
+//! | `crl` | if a CRL is given (or required): ARK-signed, current, nothing in the chain revoked; a host-served CRL past nextUpdate only warns unless CRL checking was asked for |
 //! | `report_signature` | ECDSA P-384/SHA-384 over the received bytes 0x000..0x2A0; R, S canonical; 0x330..0x4A0 zero |
 //! | `tcb_binding` | certificate SPLs == REPORTED_TCB in the product's layout |
 //! | `chip_id_binding` | VCEK hwID == CHIP_ID (first 8 bytes on Turin) unless the chip ID is masked |
@@ -36,6 +36,7 @@ mod identity;
 mod kds_side;
 mod outcome;
 mod prepared;
+mod revocation;
 mod run;
 mod signature;
 mod verified;

@@ -16,6 +16,9 @@ pub enum CheckStatus {
     Fail,
     /// The check did not apply or could not run (the detail says why).
     Skipped,
+    /// The check ran and did not fail the verification, but found something the relying party
+    /// should know (the detail says what): a host-served CRL past its nextUpdate.
+    Warn,
 }
 
 impl fmt::Display for CheckStatus {
@@ -24,6 +27,7 @@ impl fmt::Display for CheckStatus {
             CheckStatus::Pass => "pass",
             CheckStatus::Fail => "fail",
             CheckStatus::Skipped => "skipped",
+            CheckStatus::Warn => "warn",
         })
     }
 }
@@ -33,7 +37,7 @@ impl fmt::Display for CheckStatus {
 pub struct CheckResult {
     /// Stable name (see [`check`]).
     pub name: &'static str,
-    /// Pass, fail or skipped.
+    /// Pass, fail, skipped or warn.
     pub status: CheckStatus,
     /// What was compared, or why it failed / was skipped.
     pub detail: String,
@@ -61,6 +65,14 @@ impl VerificationOutcome {
             .map(|c| c.name)
             .collect()
     }
+    /// Names of the checks that passed with a warning.
+    pub fn warnings(&self) -> Vec<&'static str> {
+        self.checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Warn)
+            .map(|c| c.name)
+            .collect()
+    }
 }
 
 /// Accumulates check results and remembers the first failure.
@@ -83,6 +95,26 @@ impl Checks {
             status: CheckStatus::Skipped,
             detail: detail.into(),
         });
+    }
+    pub(super) fn warn(&mut self, name: &'static str, detail: impl Into<String>) {
+        let detail = detail.into();
+        tracing::warn!(check = name, "{detail}");
+        self.list.push(CheckResult {
+            name,
+            status: CheckStatus::Warn,
+            detail,
+        });
+    }
+    /// Record a failure with a detail other than the error's message (the error stays the one
+    /// returned).
+    pub(super) fn fail_with(&mut self, err: VerifyError, detail: String) {
+        tracing::debug!(check = err.check(), error = %err, "verification check failed");
+        self.list.push(CheckResult {
+            name: err.check(),
+            status: CheckStatus::Fail,
+            detail,
+        });
+        self.first_error.get_or_insert(err);
     }
     pub(super) fn fail(&mut self, err: VerifyError) {
         let name = err.check();

@@ -2,14 +2,13 @@
 //! [`Checks`](super::outcome::Checks).
 
 use crate::chain::{fmt_time, AmdCert, CertKind, PublicKey};
-use crate::crl::Crl;
-use crate::error::{CertError, CrlError};
+use crate::error::CertError;
 use crate::extensions::VekExtensions;
 use crate::report::{ReportView, SigningKey, REPORT_SIZE, SIG_ALGO_ECDSA_P384_SHA384};
 use crate::roots::AnchorSource;
 
 use super::check;
-use super::endorsements::{CrlPolicy, Endorsements};
+use super::endorsements::Endorsements;
 use super::error::VerifyError;
 use super::outcome::Checks;
 use super::verified::VerifiedEvidence;
@@ -261,35 +260,17 @@ impl Verifier {
         }
 
         // crl
-        match (&e.crl, prepared) {
-            (None, _) if self.crl_policy == CrlPolicy::Required => {
-                checks.fail(VerifyError::CrlMissing)
-            }
-            (None, _) => checks.skip(check::CRL, "no CRL supplied"),
-            (Some(_), None) => checks.fail(VerifyError::Crl(CrlError::Signature {
-                ark: format!("ARK-{product}"),
-                detail: format!("no {source} ARK for {product}"),
-            })),
-            (Some(der), Some(p)) => {
-                let mut listed: Vec<&AmdCert> = intermediate.into_iter().collect();
-                listed.push(&vek);
-                let r = Crl::from_der(der)
-                    .and_then(|crl| {
-                        crl.check(p.set().ark(), &listed, time, &*self.provider)
-                            .map(|()| crl)
-                    })
-                    .map(|crl| {
-                        format!(
-                            "signed by {}, current ({}..{}), chain not revoked",
-                            p.set().ark().common_name().unwrap_or("ARK"),
-                            fmt_time(crl.this_update()),
-                            crl.next_update().map(fmt_time).unwrap_or_default()
-                        )
-                    })
-                    .map_err(VerifyError::Crl);
-                checks.record(check::CRL, r);
-            }
-        }
+        let mut listed: Vec<&AmdCert> = intermediate.into_iter().collect();
+        listed.push(&vek);
+        self.check_crls(
+            e,
+            prepared.map(|p| p.set().ark()),
+            product,
+            source,
+            &listed,
+            time,
+            checks,
+        );
 
         // report_signature
         let mut id = None;

@@ -129,6 +129,12 @@ impl VerifiedEvidence {
     pub fn checks(&self) -> &[CheckResult] {
         &self.checks
     }
+    /// The checks that passed with a warning (status `Warn`), e.g. a stale host-served CRL.
+    pub fn warnings(&self) -> impl Iterator<Item = &CheckResult> {
+        self.checks
+            .iter()
+            .filter(|c| c.status == super::outcome::CheckStatus::Warn)
+    }
     /// Verification time (UNIX seconds).
     pub fn verified_at(&self) -> u64 {
         self.verified_at
