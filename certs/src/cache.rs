@@ -35,6 +35,15 @@
 //!
 //! A capacity of 0 disables caching entirely (every call does the full work), which is how the
 //! tests compare a cached verifier with an uncached one.
+//!
+//! ## AMD's pinned roots
+//! The relations among AMD's embedded certificates — each ARK's self-signature and its
+//! signatures over its ASK and ASVK — are facts about constants of this binary. An enabled
+//! cache answers them from a process-wide record ([`crate::roots::is_pinned_relation`] decides,
+//! by exact bytes), proven at first use in the process by whichever cache asks first and tested
+//! against the embedded DER at build time, so a verifier with a fresh cache pays only for its
+//! VCEK/VLEK. A host-served or explicitly configured certificate that is not byte-identical to
+//! the embedded one gets no such shortcut.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;

@@ -223,11 +223,16 @@ async fn route(req: Request<Incoming>, st: &State) -> Result<Reply, Refusal> {
     }
 }
 
+/// The query parameters of `POST /verify`.
+pub(crate) struct Query {
+    nonce: Option<Vec<u8>>,
+    policy: Option<String>,
+    format: Option<String>,
+}
+
 /// Parse `nonce`, `policy` and `format` from the query string; anything else is refused so a
 /// misspelt parameter does not silently verify without the check it asked for.
-pub(crate) fn parse_query(
-    query: Option<&str>,
-) -> Result<(Option<Vec<u8>>, Option<String>, Option<String>), String> {
+pub(crate) fn parse_query(query: Option<&str>) -> Result<Query, String> {
     let (mut nonce, mut policy, mut format) = (None, None, None);
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -270,11 +275,19 @@ pub(crate) fn parse_query(
             return Err(format!("{k} given twice"));
         }
     }
-    Ok((nonce, policy, format))
+    Ok(Query {
+        nonce,
+        policy,
+        format,
+    })
 }
 
 async fn verify(req: Request<Incoming>, st: &State) -> Result<Reply, Refusal> {
-    let (nonce, policy, format) = parse_query(req.uri().query()).map_err(Refusal::bad_request)?;
+    let Query {
+        nonce,
+        policy,
+        format,
+    } = parse_query(req.uri().query()).map_err(Refusal::bad_request)?;
     let max = st.limits.max_body;
     if let Some(len) = req.headers().get(CONTENT_LENGTH) {
         let declared = len.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok());
