@@ -14,3 +14,4 @@ pub mod ioctl;
 pub mod kds;
 pub mod policy;
 pub mod serve;
+pub mod verifier;

@@ -35,6 +35,15 @@
 //!
 //! A capacity of 0 disables caching entirely (every call does the full work), which is how the
 //! tests compare a cached verifier with an uncached one.
+//!
+//! ## AMD's pinned roots
+//! The relations among AMD's embedded certificates — each ARK's self-signature and its
+//! signatures over its ASK and ASVK — are facts about constants of this binary. An enabled
+//! cache answers them from a process-wide record ([`crate::roots::is_pinned_relation`] decides,
+//! by exact bytes), proven at first use in the process by whichever cache asks first and tested
+//! against the embedded DER at build time, so a verifier with a fresh cache pays only for its
+//! VCEK/VLEK. A host-served or explicitly configured certificate that is not byte-identical to
+//! the embedded one gets no such shortcut.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -210,9 +219,11 @@ impl ChainCache {
         }
     }
 
-    /// SHA-384 fingerprint of `der` with `provider`.
+    /// SHA-384 fingerprint of `der` with `provider` (for AMD's embedded CA certificates, the
+    /// digest computed once per process: a verifier built per request would otherwise hash the
+    /// same constants every time).
     pub fn fingerprint(provider: &dyn CryptoProvider, der: &[u8]) -> Fingerprint {
-        provider.sha384(der)
+        crate::roots::pinned_fingerprint(der).unwrap_or_else(|| provider.sha384(der))
     }
 
     /// Parse `der` as a certificate in `role`, or return the copy parsed earlier. A cached
@@ -361,6 +372,9 @@ impl ChainCache {
         issuer: &AmdCert,
         provider: &dyn CryptoProvider,
     ) -> Result<(), String> {
+        if tier == Tier::Ca && crate::roots::is_pinned_relation(child.der(), issuer.der()) {
+            return self.verify_pinned(key, child, issuer, provider);
+        }
         let known = match self.inner.read() {
             Ok(g) => match tier {
                 Tier::Ca => g.ca_sigs.contains_key(&key),
@@ -391,6 +405,34 @@ impl ChainCache {
                 }
                 order.push_back(key);
                 map.insert(key, ());
+            }
+        }
+        Ok(())
+    }
+
+    /// A relation among AMD's embedded CA certificates (see
+    /// [`crate::roots::is_pinned_relation`]): proven once per process and provider, whichever
+    /// cache asks first, and then known to every cache — a verifier with a fresh cache pays
+    /// only for its VCEK/VLEK. Like every other fact, only a success is remembered.
+    fn verify_pinned(
+        &self,
+        key: SigKey,
+        child: &AmdCert,
+        issuer: &AmdCert,
+        provider: &dyn CryptoProvider,
+    ) -> Result<(), String> {
+        static PROVEN: OnceLock<RwLock<Vec<SigKey>>> = OnceLock::new();
+        let proven = PROVEN.get_or_init(|| RwLock::new(Vec::new()));
+        if proven.read().is_ok_and(|g| g.contains(&key)) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        child.verify_issued_by(issuer, provider)?;
+        if let Ok(mut g) = proven.write() {
+            // At most 9 relations per provider: the list cannot grow beyond the embedded set.
+            if !g.contains(&key) {
+                g.push(key);
             }
         }
         Ok(())

@@ -250,6 +250,63 @@ impl TrustAnchors {
     }
 }
 
+/// AMD's embedded CA certificates with their SHA-384 fingerprints, for recognising them by
+/// exact bytes wherever they turn up (a host's certificate table, a KDS `cert_chain`).
+#[derive(Debug)]
+struct PinnedIndex {
+    /// (product, role, DER, SHA-384 of the DER) of every embedded ARK, ASK and ASVK.
+    certs: Vec<(Product, &'static str, &'static [u8], [u8; 48])>,
+}
+
+/// The index over the certificates parsed by [`TrustAnchors::amd`] (which lives for the whole
+/// process, so its DER can be borrowed for `'static`).
+fn pinned_index() -> &'static PinnedIndex {
+    static INDEX: OnceLock<PinnedIndex> = OnceLock::new();
+    static AMD: OnceLock<TrustAnchors> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let amd: &'static TrustAnchors = AMD.get_or_init(TrustAnchors::amd);
+        let hasher = crate::crypto::default_provider();
+        let mut certs = Vec::new();
+        for set in amd.sets() {
+            let ark = set.ark();
+            certs.push((set.product(), "ARK", ark.der(), hasher.sha384(ark.der())));
+            for c in [set.ask(), set.asvk()].into_iter().flatten() {
+                certs.push((set.product(), c.role(), c.der(), hasher.sha384(c.der())));
+            }
+        }
+        PinnedIndex { certs }
+    })
+}
+
+/// The SHA-384 of `der` if it is byte-identical to one of AMD's embedded CA certificates
+/// (computed once per process), so that a verifier built per request does not hash the same
+/// constant certificates again.
+pub fn pinned_fingerprint(der: &[u8]) -> Option<[u8; 48]> {
+    pinned_index()
+        .certs
+        .iter()
+        .find(|(_, _, d, _)| *d == der)
+        .map(|(_, _, _, fp)| *fp)
+}
+
+/// Whether "`child_der` is signed by `issuer_der`" is one of the relations among AMD's embedded
+/// certificates: an ARK's self-signature, or a product's ARK over its own ASK or ASVK. Both must
+/// be byte-identical to the embedded certificates. These relations are facts about constants of
+/// this binary, so [`crate::cache::ChainCache`] proves each once per process (and
+/// `roots::tests::embedded_chains_verify` proves them at test time) instead of per verifier.
+pub fn is_pinned_relation(child_der: &[u8], issuer_der: &[u8]) -> bool {
+    let certs = &pinned_index().certs;
+    let Some((product, _, _, _)) = certs
+        .iter()
+        .find(|(_, role, d, _)| *role == "ARK" && *d == issuer_der)
+    else {
+        return false;
+    };
+    certs
+        .iter()
+        .any(|(p, _, d, _)| p == product && *d == child_der)
+}
+
 impl Default for TrustAnchors {
     fn default() -> Self {
         TrustAnchors::amd()
@@ -362,6 +419,46 @@ mod tests {
             }
             set.ark().check_crl_signer().expect("ARK signs CRLs");
         }
+    }
+
+    /// The embedded chains are proven here, at test time, with every provider: each ARK is a
+    /// self-signed CA, and signs its product's ASK and ASVK. (At run time the same facts are
+    /// proven once per process on first use; see `cache::ChainCache`.)
+    #[test]
+    fn embedded_chains_verify() {
+        for p in crate::crypto::available_providers() {
+            for set in TrustAnchors::amd().sets() {
+                let ark = set.ark();
+                ark.verify_issued_by(ark, &*p)
+                    .unwrap_or_else(|e| panic!("{} ARK self-signature: {e}", set.product()));
+                for c in [set.ask(), set.asvk()].into_iter().flatten() {
+                    c.verify_issued_by(ark, &*p)
+                        .unwrap_or_else(|e| panic!("{} {}: {e}", set.product(), c.role()));
+                    assert!(is_pinned_relation(c.der(), ark.der()));
+                }
+                assert!(is_pinned_relation(ark.der(), ark.der()));
+            }
+        }
+    }
+
+    #[test]
+    fn pinned_relations_are_exact() {
+        let amd = TrustAnchors::amd();
+        let milan = amd.get(Product::Milan).expect("milan");
+        let genoa = amd.get(Product::Genoa).expect("genoa");
+        let (m_ark, m_ask) = (milan.ark().der(), milan.ask().expect("ask").der());
+        // Across products, reversed, or with a byte changed: not a pinned relation.
+        assert!(!is_pinned_relation(m_ask, genoa.ark().der()));
+        assert!(!is_pinned_relation(m_ark, m_ask));
+        let mut tampered = m_ask.to_vec();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(!is_pinned_relation(&tampered, m_ark));
+        assert!(pinned_fingerprint(&tampered).is_none());
+        assert_eq!(
+            pinned_fingerprint(m_ask),
+            Some(crate::crypto::RustCryptoProvider.sha384(m_ask))
+        );
     }
 
     #[test]

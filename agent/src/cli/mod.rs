@@ -4,11 +4,13 @@
 mod appraise;
 mod args;
 mod attest;
+mod batch;
 mod certs;
 mod fetch;
 mod render;
 mod serve;
 mod show;
+mod verifier;
 mod verify;
 
 use std::io::IsTerminal;
@@ -98,6 +100,9 @@ enum Command {
     /// Serve evidence over HTTP: a challenge-response endpoint inside the guest.
     #[command(after_help = serve::AFTER_HELP)]
     Serve(serve::ServeArgs),
+    /// Run a stateless verification service over HTTP (POST evidence, get the result).
+    #[command(after_help = verifier::AFTER_HELP)]
+    Verifier(verifier::VerifierArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Example:\n  snp-agent completions bash > /etc/bash_completion.d/snp-agent"
@@ -241,6 +246,7 @@ pub fn main() -> ExitCode {
         Command::Certs(a) => certs::run(a),
         Command::Fetch(a) => fetch::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Verifier(a) => verifier::run(a),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "snp-agent", &mut std::io::stdout());

@@ -23,6 +23,8 @@ Examples:
   snp-agent verify ./snpguest-out --at 2026-06-01T00:00:00Z      # snpguest directory
   snp-agent verify evidence.json --sim-roots                      # simulator evidence
   snp-agent verify report.bin --offline --cache-dir /srv/amd-certs  # air-gapped store
+  snp-agent verify --batch ./fleet-evidence/ --policy policy.toml   # one JSON line per file
+  find /srv/evidence -name '*.bin' | snp-agent verify --batch -
   snp-agent verify --offline -- \"$UNTRUSTED_NAME\"                 # -- before names you did not choose";
 
 /// Subcommands whose exit status 0 is a verdict ("verified"; for `attest`, "obtained and
@@ -86,6 +88,11 @@ pub struct VerifyArgs {
     /// Output: text (one line per check) or json (EAR-style).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// EVIDENCE is a directory of evidence files, or - for one path per line on stdin: verify
+    /// them all on every core, one JSON line each (with --format json, the full result too);
+    /// exit with the worst verdict.
+    #[arg(long)]
+    pub batch: bool,
 }
 
 /// Build expectations from `--nonce` / `--report-data`.
@@ -118,6 +125,9 @@ pub fn run(a: VerifyArgs) -> CliResult {
         a.nonce.as_ref().map(|b| b.0.as_slice()),
         a.report_data.as_ref().map(|b| b.0.as_slice()),
     );
+    if a.batch {
+        return super::batch::run(a, policy, expected);
+    }
     let (ev, format) = a.input.read()?;
     let subject = format!("{} ({format})", a.input.evidence.display());
     let roots = if a.sim_roots {

@@ -1,5 +1,6 @@
 //! Host-served CA certificates: hints compared with the trust anchors, never trusted.
 
+use crate::cache::Tier;
 use crate::chain::{AmdCert, CertKind};
 
 use super::endorsements::Endorsements;
@@ -16,22 +17,20 @@ impl Verifier {
     ) -> Result<String, VerifyError> {
         let mut notes = Vec::new();
         let ark = p.set().ark();
-        if let Some(der) = &e.ark {
+        // A certificate byte-identical to the anchor is the anchor: nothing to parse or check.
+        if let Some(der) = e.ark.as_ref().filter(|d| d.as_slice() != ark.der()) {
             let host =
                 AmdCert::from_der("ARK", der).map_err(|err| VerifyError::HostCertificate {
                     role: "ARK",
                     detail: err.to_string(),
                 })?;
             self.same_as_anchor(&host, ark, ark)?;
+        }
+        if e.ark.is_some() {
             notes.push("ARK");
         }
         if let Some(der) = &e.ask {
             let role = kind.intermediate_role();
-            let host =
-                AmdCert::from_der(role, der).map_err(|err| VerifyError::HostCertificate {
-                    role,
-                    detail: err.to_string(),
-                })?;
             // The ASK table entry carries the ASK or the ASVK; match against the intermediate
             // for this certificate kind.
             let anchor =
@@ -41,7 +40,14 @@ impl Verifier {
                         role,
                         detail: format!("no {role} among the trust anchors to compare with"),
                     })?;
-            self.same_as_anchor(&host, anchor, ark)?;
+            if der.as_slice() != anchor.der() {
+                let host =
+                    AmdCert::from_der(role, der).map_err(|err| VerifyError::HostCertificate {
+                        role,
+                        detail: err.to_string(),
+                    })?;
+                self.same_as_anchor(&host, anchor, ark)?;
+            }
             notes.push(role);
         }
         Ok(format!(
@@ -74,7 +80,8 @@ impl Verifier {
                 ),
             });
         }
-        host.verify_issued_by(ark, &*self.provider)
+        self.cache
+            .verify_issued_by(Tier::Ca, host, ark, &*self.provider)
             .map_err(|d| VerifyError::HostCertificate {
                 role,
                 detail: format!("same public key but the certificate is not validly signed: {d}"),

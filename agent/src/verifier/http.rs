@@ -1,0 +1,396 @@
+//! The HTTP side of the verifier: accept loop, connection cap, routing, body limits, timeouts.
+
+use std::convert::Infallible;
+use std::net::TcpListener as StdTcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{
+    HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
+};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::sync::{oneshot, watch, Semaphore};
+use tracing::{debug, info, warn};
+
+use super::metrics::Metrics;
+use super::pool::{Job, Jobs};
+use super::{ErrorBody, Limits, VerifierError, VerifyRequest};
+
+/// How long requests in progress may take to finish once shutdown begins.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Largest request head hyper buffers.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// Longest nonce accepted (as `verify --nonce`).
+const MAX_NONCE: usize = 1024;
+
+/// The header carrying the exit code `snp-agent verify` would return.
+pub(crate) const EXIT_CODE_HEADER: &str = "x-snp-agent-exit-code";
+
+pub(crate) struct State {
+    pub(crate) jobs: Jobs,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) limits: Limits,
+    pub(crate) info: serde_json::Value,
+}
+
+type Reply = Response<Full<Bytes>>;
+
+/// Accept and serve until `stop` flips (or SIGINT/SIGTERM with `stop_on_signals`), then let open
+/// connections finish for up to [`DRAIN_TIMEOUT`].
+pub(crate) async fn serve(
+    listener: StdTcpListener,
+    state: State,
+    mut stop: watch::Receiver<bool>,
+    stop_on_signals: bool,
+) -> Result<(), VerifierError> {
+    let listener =
+        tokio::net::TcpListener::from_std(listener).map_err(|source| VerifierError::Io {
+            what: "registering the listener",
+            source,
+        })?;
+    let state = Arc::new(state);
+    let slots = Arc::new(Semaphore::new(state.limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.limits.header_timeout)
+        .keep_alive(true)
+        .max_buf_size(MAX_HEAD);
+    let signals = shutdown_signal(stop_on_signals);
+    tokio::pin!(signals);
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stop.changed() => break,
+            _ = &mut signals => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+            _ = &mut signals => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let st = state.clone();
+        let svc = service_fn(move |req| {
+            let st = st.clone();
+            async move { Ok::<_, Infallible>(handle(req, &st).await) }
+        });
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    info!("shutting down: waiting for requests in progress");
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(DRAIN_TIMEOUT) => {
+            warn!("requests still in progress after {DRAIN_TIMEOUT:?}; closing them");
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal(enabled: bool) {
+    if !enabled {
+        return std::future::pending().await;
+    }
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the verifier gracefully");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
+        _ = term.recv() => info!("SIGTERM received"),
+    }
+}
+
+/// A refused request: HTTP status, stable code, message.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    allow: Option<&'static str>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            code,
+            message: message.into(),
+            allow: None,
+        }
+    }
+    fn bad_request(message: impl Into<String>) -> Refusal {
+        Refusal::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+async fn handle(req: Request<Incoming>, st: &State) -> Reply {
+    let started = Instant::now();
+    let path: String = req.uri().path().chars().take(200).collect();
+    let is_verify = path == "/verify";
+    let reply = match route(req, st).await {
+        Ok(r) => r,
+        Err(refusal) => refuse(refusal),
+    };
+    st.metrics.observe_request(&path, reply.status().as_u16());
+    if is_verify {
+        st.metrics.observe_request_time(started.elapsed());
+    }
+    debug!(
+        path,
+        status = reply.status().as_u16(),
+        us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    reply
+}
+
+fn allow(req: &Request<Incoming>, methods: &[Method], allow: &'static str) -> Result<(), Refusal> {
+    if methods.contains(req.method()) {
+        Ok(())
+    } else {
+        Err(Refusal {
+            allow: Some(allow),
+            ..Refusal::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("use {allow}"),
+            )
+        })
+    }
+}
+
+async fn route(req: Request<Incoming>, st: &State) -> Result<Reply, Refusal> {
+    match req.uri().path() {
+        "/verify" => {
+            allow(&req, &[Method::POST], "POST")?;
+            verify(req, st).await
+        }
+        "/healthz" => {
+            allow(&req, &[Method::GET, Method::HEAD], "GET, HEAD")?;
+            let body = serde_json::json!({"status": "ok", "service": st.info});
+            Ok(reply(
+                StatusCode::OK,
+                "application/json",
+                body.to_string().into_bytes(),
+            ))
+        }
+        "/metrics" => {
+            allow(&req, &[Method::GET], "GET")?;
+            Ok(reply(
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                st.metrics.encode().into_bytes(),
+            ))
+        }
+        other => Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "no such path {:?}: POST /verify, GET /healthz, GET /metrics",
+                other.chars().take(100).collect::<String>()
+            ),
+        )),
+    }
+}
+
+/// The query parameters of `POST /verify`.
+pub(crate) struct Query {
+    nonce: Option<Vec<u8>>,
+    policy: Option<String>,
+    format: Option<String>,
+}
+
+/// Parse `nonce`, `policy` and `format` from the query string; anything else is refused so a
+/// misspelt parameter does not silently verify without the check it asked for.
+pub(crate) fn parse_query(query: Option<&str>) -> Result<Query, String> {
+    let (mut nonce, mut policy, mut format) = (None, None, None);
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let ok_chars = |s: &str| {
+            s.len() <= 2 * MAX_NONCE
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        };
+        if !ok_chars(v) {
+            return Err(format!(
+                "query parameter {:?}: only letters, digits, '-', '_' and '.' are accepted, at most {} characters",
+                k.chars().take(40).collect::<String>(),
+                2 * MAX_NONCE
+            ));
+        }
+        let slot = match k {
+            "nonce" => {
+                let bytes = hex::decode(v).map_err(|e| format!("nonce is not hex: {e}"))?;
+                if bytes.is_empty() || bytes.len() > MAX_NONCE {
+                    return Err(format!(
+                        "nonce is {} bytes; 1 to {MAX_NONCE} are accepted",
+                        bytes.len()
+                    ));
+                }
+                if nonce.replace(bytes).is_some() {
+                    return Err("nonce given twice".into());
+                }
+                continue;
+            }
+            "policy" => &mut policy,
+            "format" => &mut format,
+            other => {
+                return Err(format!(
+                    "unknown query parameter {:?}: nonce, policy and format are accepted",
+                    other.chars().take(40).collect::<String>()
+                ))
+            }
+        };
+        if slot.replace(v.to_string()).is_some() {
+            return Err(format!("{k} given twice"));
+        }
+    }
+    Ok(Query {
+        nonce,
+        policy,
+        format,
+    })
+}
+
+async fn verify(req: Request<Incoming>, st: &State) -> Result<Reply, Refusal> {
+    let Query {
+        nonce,
+        policy,
+        format,
+    } = parse_query(req.uri().query()).map_err(Refusal::bad_request)?;
+    let max = st.limits.max_body;
+    if let Some(len) = req.headers().get(CONTENT_LENGTH) {
+        let declared = len.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max as u64) {
+            return Err(too_large(max));
+        }
+    }
+    let collected = tokio::time::timeout(
+        st.limits.body_timeout,
+        Limited::new(req.into_body(), max).collect(),
+    )
+    .await;
+    let body = match collected {
+        Err(_) => {
+            return Err(Refusal::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the body did not arrive within {:?}",
+                    st.limits.body_timeout
+                ),
+            ))
+        }
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large(max)),
+        Ok(Err(e)) => {
+            return Err(Refusal::bad_request(format!(
+                "could not read the body: {e}"
+            )))
+        }
+        Ok(Ok(c)) => c.to_bytes(),
+    };
+    if body.is_empty() {
+        return Err(Refusal::bad_request(
+            "empty body: POST the evidence (snp-agent JSON, bin, or CoCo JSON)",
+        ));
+    }
+    let (tx, rx) = oneshot::channel();
+    let job = Job {
+        request: VerifyRequest {
+            body: body.to_vec(),
+            format,
+            nonce,
+            policy,
+        },
+        reply: tx,
+    };
+    if st.jobs.offer(job).is_err() {
+        return Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "every worker is busy and the queue is full: retry shortly (another replica may be free)",
+        ));
+    }
+    let answer = rx.await.map_err(|_| {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the verifier is shutting down",
+        )
+    })?;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = reply(status, "application/json", answer.body);
+    r.headers_mut().insert(
+        HeaderName::from_static(EXIT_CODE_HEADER),
+        HeaderValue::from(u16::from(answer.exit_code)),
+    );
+    Ok(r)
+}
+
+fn too_large(max: usize) -> Refusal {
+    Refusal::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("evidence larger than {max} bytes is not SEV-SNP evidence"),
+    )
+}
+
+fn reply(status: StatusCode, content_type: &'static str, mut body: Vec<u8>) -> Reply {
+    if body.last() != Some(&b'\n') {
+        body.push(b'\n');
+    }
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn refuse(r: Refusal) -> Reply {
+    let body = serde_json::to_vec(&ErrorBody {
+        error: r.code.to_string(),
+        message: r.message,
+    })
+    .unwrap_or_else(|_| b"{}".to_vec());
+    let mut out = reply(r.status, "application/json", body);
+    if let Some(allow) = r.allow {
+        out.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(allow));
+    }
+    if r.status == StatusCode::SERVICE_UNAVAILABLE {
+        out.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    out
+}

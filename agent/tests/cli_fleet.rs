@@ -1,0 +1,527 @@
+//! Fleet verification (issue 14): `verify --batch` and the `verifier` service on real AMD
+//! evidence, each compared with what a single `snp-agent verify` concludes for the same input;
+//! and the Kubernetes manifests in `deploy/` checked against the real CLI.
+
+#[path = "cli_support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use snp_agent::evidence::Format;
+use snp_agent::exit_code;
+use support::*;
+use yaml_rust2::{Yaml, YamlLoader};
+
+/// MANIFEST.md's "now": every pair used here is valid then.
+const AT: &str = "2026-11-25T00:00:00Z";
+
+/// A directory of evidence: three genuine chips in different formats, a tampered report, an
+/// unreadable file. Returns (dir, file name → expected exit code).
+fn fleet(dir: &Path) -> BTreeMap<String, u8> {
+    let mut expected = BTreeMap::new();
+    for (name, pair, format) in [
+        ("a-milan", &MILAN, Format::Json),
+        ("b-turin", &TURIN, Format::Bin),
+        ("c-genoa", &GENOA, Format::Coco),
+    ] {
+        let p = write(&evidence(pair), format, dir, name);
+        expected.insert(file_name(&p), exit_code::SUCCESS);
+    }
+    let mut bad = evidence(&MILAN);
+    bad.report[0x50] ^= 1;
+    let p = write(&bad, Format::Bin, dir, "d-tampered");
+    expected.insert(file_name(&p), exit_code::VERIFICATION_FAILED);
+    std::fs::write(dir.join("e-garbage"), b"not evidence").unwrap();
+    expected.insert("e-garbage".into(), exit_code::EVIDENCE_INVALID);
+    // Dot-files are not inputs.
+    std::fs::write(dir.join(".hidden"), b"ignored").unwrap();
+    expected
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+fn lines(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn batch_over_a_directory_agrees_with_single_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let expected = fleet(dir.path());
+    let (code, out, err) = run(snp_agent(cache.path())
+        .args(["verify", "--batch", "--offline", "--at", AT])
+        .arg(dir.path()));
+    // The worst verdict: a verification failure outranks unreadable evidence.
+    assert_eq!(
+        code,
+        i32::from(exit_code::VERIFICATION_FAILED),
+        "{out}\n{err}"
+    );
+    let got = lines(&out);
+    assert_eq!(got.len(), expected.len(), "{out}");
+    let mut indices: Vec<u64> = got.iter().map(|l| l["index"].as_u64().unwrap()).collect();
+    indices.sort();
+    assert_eq!(indices, (0..expected.len() as u64).collect::<Vec<_>>());
+    for line in &got {
+        let input = PathBuf::from(line["input"].as_str().unwrap());
+        let name = file_name(&input);
+        let want = expected[&name];
+        assert_eq!(line["exit_code"], want, "{name}: {line}");
+        // Exactly what a single verify says about the same file.
+        let (single, _, _) = run(snp_agent(cache.path())
+            .args(["verify", "--offline", "--at", AT])
+            .arg(&input));
+        assert_eq!(single, i32::from(want), "{name}");
+        let verdict = match want {
+            0 => "affirming",
+            exit_code::EVIDENCE_INVALID => "error",
+            _ => "contraindicated",
+        };
+        assert_eq!(line["verdict"], verdict, "{name}: {line}");
+        if name.starts_with("d-tampered") {
+            assert!(line["failed"]
+                .as_array()
+                .unwrap()
+                .contains(&"report_signature".into()));
+        }
+        assert!(
+            line.get("result").is_none(),
+            "no full result without --format json"
+        );
+    }
+}
+
+#[test]
+fn batch_from_stdin_with_full_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let milan = write(&evidence(&MILAN), Format::Json, dir.path(), "m");
+    let turin = write(&evidence(&TURIN), Format::Bin, dir.path(), "t");
+    // Same chip three times, a blank line, and a path that does not exist.
+    let input = format!(
+        "{m}\n{m}\n\n{t}\n{m}\n{missing}\n",
+        m = milan.display(),
+        t = turin.display(),
+        missing = dir.path().join("missing.json").display()
+    );
+    let (code, out, err) = run(snp_agent(cache.path())
+        .args([
+            "verify",
+            "--batch",
+            "-",
+            "--offline",
+            "--at",
+            AT,
+            "--format",
+            "json",
+        ])
+        .write_stdin(input));
+    assert_eq!(code, i32::from(exit_code::EVIDENCE_INVALID), "{out}\n{err}");
+    let got = lines(&out);
+    assert_eq!(got.len(), 5, "{out}");
+    for line in &got {
+        if line["input"].as_str().unwrap().ends_with("missing.json") {
+            assert_eq!(line["exit_code"], exit_code::EVIDENCE_INVALID);
+            continue;
+        }
+        assert_eq!(line["exit_code"], 0, "{line}");
+        let sub = &line["result"]["submods"]["SEV-SNP"];
+        assert_eq!(sub["ear.status"], "affirming", "{line}");
+        assert_eq!(sub["snp-agent.trust-anchors"], "amd-pinned");
+    }
+    // A policy failure for every input (nonce that is not bound): exit 5, all contraindicated.
+    let (code, out, _) = run(snp_agent(cache.path())
+        .args([
+            "verify",
+            "--batch",
+            "-",
+            "--offline",
+            "--at",
+            AT,
+            "--nonce",
+            "00112233",
+        ])
+        .write_stdin(format!("{}\n", milan.display())));
+    assert_eq!(code, i32::from(exit_code::POLICY_FAILED), "{out}");
+    assert_eq!(lines(&out)[0]["verdict"], "contraindicated");
+}
+
+#[test]
+fn batch_needs_a_directory_or_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("file");
+    std::fs::write(&f, b"x").unwrap();
+    let (code, _, err) = run(snp_agent(dir.path()).args(["verify", "--batch"]).arg(&f));
+    assert_eq!(code, i32::from(exit_code::USAGE), "{err}");
+    assert!(err.contains("--batch"), "{err}");
+}
+
+// ---- the verifier service, through the real binary ----
+
+struct Service {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_service(cache: &Path, extra: &[&str]) -> Service {
+    let bin = assert_cmd::cargo::cargo_bin("snp-agent");
+    let mut child = std::process::Command::new(bin)
+        .env("SNP_AGENT_CACHE_DIR", cache)
+        .env_remove("SNP_AGENT_KDS_URL")
+        .env_remove("RUST_LOG")
+        .args([
+            "verifier",
+            "--listen",
+            "127.0.0.1:0",
+            "--offline",
+            "--at",
+            AT,
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "verifier exited before listening"
+        );
+        if let Some(rest) = line
+            .trim()
+            .strip_prefix("snp-agent: verifier listening on http://")
+        {
+            break rest.parse().unwrap();
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = stderr.read_to_end(&mut sink);
+    });
+    Service { child, addr }
+}
+
+/// POST on a fresh connection; (status, exit-code header, body).
+fn post(addr: SocketAddr, target: &str, body: &[u8]) -> (u16, Option<String>, serde_json::Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "POST {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let code = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("x-snp-agent-exit-code")
+            .then(|| v.trim().to_string())
+    });
+    (
+        status,
+        code,
+        serde_json::from_slice(&raw[split + 4..]).unwrap(),
+    )
+}
+
+/// The parts of a result that do not depend on when or from where it was produced.
+fn verdict_view(v: &serde_json::Value) -> serde_json::Value {
+    let sub = &v["submods"]["SEV-SNP"];
+    serde_json::json!({
+        "status": sub["ear.status"],
+        "checks": sub["snp-agent.checks"],
+        "failed": sub["snp-agent.failed"],
+        "claims_product": sub["snp-agent.claims"]["product"],
+        "tcb": sub["snp-agent.claims"]["tcb"],
+    })
+}
+
+#[test]
+fn verifier_answers_what_verify_json_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/example-policy.toml"),
+        policies.join("oak.toml"),
+    )
+    .unwrap();
+    let svc = start_service(
+        cache.path(),
+        &["--policy-dir", policies.to_str().unwrap(), "--workers", "2"],
+    );
+
+    let mut tampered = evidence(&MILAN);
+    tampered.report[0x50] ^= 1;
+    let cases: Vec<(&str, snp_agent::evidence::Evidence, Format, &str, u16, u8)> = vec![
+        ("milan", evidence(&MILAN), Format::Json, "", 200, 0),
+        (
+            "turin-oak",
+            evidence(&TURIN),
+            Format::Bin,
+            "?policy=oak",
+            200,
+            0,
+        ),
+        // Milan under the Turin-only policy: verified, policy fails.
+        (
+            "milan-oak",
+            evidence(&MILAN),
+            Format::Coco,
+            "?policy=oak",
+            200,
+            5,
+        ),
+        (
+            "nonce",
+            evidence(&GENOA),
+            Format::Json,
+            "?nonce=00112233",
+            200,
+            5,
+        ),
+        ("tampered", tampered, Format::Bin, "", 200, 2),
+    ];
+    for (name, ev, format, query, status, code) in cases {
+        let path = write(&ev, format, dir.path(), name);
+        let body = std::fs::read(&path).unwrap();
+        let (got_status, got_code, got) = post(svc.addr, &format!("/verify{query}"), &body);
+        assert_eq!(got_status, status, "{name}: {got}");
+        assert_eq!(
+            got_code.as_deref(),
+            Some(code.to_string().as_str()),
+            "{name}"
+        );
+        // The same input through `verify --format json`.
+        let mut cmd = snp_agent(cache.path());
+        cmd.args(["verify", "--offline", "--at", AT, "--format", "json"])
+            .arg(&path);
+        if query.contains("policy=oak") {
+            cmd.arg("--policy").arg(policies.join("oak.toml"));
+        }
+        if query.contains("nonce") {
+            cmd.args(["--nonce", "00112233"]);
+        }
+        let (single, out, _) = run(&mut cmd);
+        assert_eq!(single, i32::from(code), "{name}");
+        let single: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(verdict_view(&got), verdict_view(&single), "{name}");
+    }
+
+    // Refusals: unreadable evidence, unknown policy.
+    let (status, code, body) = post(svc.addr, "/verify", b"not evidence");
+    assert_eq!((status, code.as_deref()), (400, Some("6")), "{body}");
+    let milan = std::fs::read(write(&evidence(&MILAN), Format::Json, dir.path(), "m2")).unwrap();
+    let (status, _, body) = post(svc.addr, "/verify?policy=nope", &milan);
+    assert_eq!(status, 404, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("oak"), "{body}");
+}
+
+// ---- deploy/: the manifests against the real CLI ----
+
+fn deploy_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
+}
+
+fn manifests() -> Vec<Yaml> {
+    let dir = deploy_dir().join("kubernetes");
+    let mut docs = Vec::new();
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 4, "{names:?}");
+    for p in names {
+        let text = std::fs::read_to_string(&p).unwrap();
+        let parsed =
+            YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        docs.extend(parsed);
+    }
+    docs
+}
+
+fn of_kind<'a>(docs: &'a [Yaml], kind: &str) -> &'a Yaml {
+    let found: Vec<&Yaml> = docs
+        .iter()
+        .filter(|d| d["kind"].as_str() == Some(kind))
+        .collect();
+    assert_eq!(found.len(), 1, "exactly one {kind}");
+    found[0]
+}
+
+fn strs(y: &Yaml) -> Vec<String> {
+    y.as_vec()
+        .unwrap_or_else(|| panic!("not a list: {y:?}"))
+        .iter()
+        .map(|s| s.as_str().expect("string").to_string())
+        .collect()
+}
+
+#[test]
+fn kubernetes_manifests_agree_with_the_cli() {
+    let docs = manifests();
+    let deployment = of_kind(&docs, "Deployment");
+    let service = of_kind(&docs, "Service");
+    let hpa = of_kind(&docs, "HorizontalPodAutoscaler");
+    let config = of_kind(&docs, "ConfigMap");
+    let name = deployment["metadata"]["name"].as_str().unwrap();
+    let pod = &deployment["spec"]["template"];
+    let containers = pod["spec"]["containers"].as_vec().unwrap();
+    assert_eq!(containers.len(), 1);
+    let c = &containers[0];
+    assert!(c["command"].is_badvalue(), "the image's ENTRYPOINT is used");
+    let args = strs(&c["args"]);
+    assert_eq!(args[0], "verifier");
+    let value = |flag: &str| {
+        let i = args
+            .iter()
+            .position(|a| a == flag)
+            .unwrap_or_else(|| panic!("{flag}"));
+        args[i + 1].clone()
+    };
+
+    // Ports: --listen, containerPort, probes, Service, Prometheus annotation, Dockerfile EXPOSE.
+    let listen = value("--listen");
+    let port: i64 = listen.rsplit_once(':').unwrap().1.parse().unwrap();
+    let ports = c["ports"].as_vec().unwrap();
+    let http = ports
+        .iter()
+        .find(|p| p["name"].as_str() == Some("http"))
+        .expect("a port named http");
+    assert_eq!(http["containerPort"].as_i64(), Some(port));
+    for probe in ["readinessProbe", "livenessProbe"] {
+        let g = &c[probe]["httpGet"];
+        assert_eq!(g["path"].as_str(), Some("/healthz"), "{probe}");
+        assert!(
+            g["port"].as_str() == Some("http") || g["port"].as_i64() == Some(port),
+            "{probe} port"
+        );
+    }
+    assert_eq!(
+        pod["metadata"]["annotations"]["prometheus.io/port"].as_str(),
+        Some(port.to_string().as_str())
+    );
+    assert_eq!(
+        pod["metadata"]["annotations"]["prometheus.io/path"].as_str(),
+        Some("/metrics")
+    );
+    let target = &service["spec"]["ports"][0]["targetPort"];
+    assert!(target.as_str() == Some("http") || target.as_i64() == Some(port));
+    let dockerfile = std::fs::read_to_string(deploy_dir().join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile
+            .lines()
+            .any(|l| l.trim() == format!("EXPOSE {port}")),
+        "Dockerfile EXPOSE {port}"
+    );
+    assert!(dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/snp-agent\"]"));
+
+    // Selectors and the autoscaler's target.
+    let labels = &pod["metadata"]["labels"];
+    for (k, v) in service["spec"]["selector"].as_hash().unwrap() {
+        assert_eq!(&labels[k.as_str().unwrap()], v, "Service selector");
+    }
+    for (k, v) in deployment["spec"]["selector"]["matchLabels"]
+        .as_hash()
+        .unwrap()
+    {
+        assert_eq!(&labels[k.as_str().unwrap()], v, "Deployment selector");
+    }
+    let t = &hpa["spec"]["scaleTargetRef"];
+    assert_eq!(t["kind"].as_str(), Some("Deployment"));
+    assert_eq!(t["name"].as_str(), Some(name));
+    assert!(hpa["spec"]["minReplicas"].as_i64().unwrap() >= 1);
+    assert!(
+        c["resources"]["requests"]["cpu"].as_str().is_some(),
+        "CPU utilization scaling needs a CPU request"
+    );
+
+    // The mounts the arguments name come from the volumes; put the ConfigMap's policies where
+    // the container would see them and run the real CLI with the container's arguments.
+    let tmp = tempfile::tempdir().unwrap();
+    let mounts = c["volumeMounts"].as_vec().unwrap();
+    let volumes = pod["spec"]["volumes"].as_vec().unwrap();
+    let mut rewritten = args.clone();
+    for m in mounts {
+        let mount_path = m["mountPath"].as_str().unwrap();
+        let vol = volumes
+            .iter()
+            .find(|v| v["name"] == m["name"])
+            .unwrap_or_else(|| panic!("volume {:?}", m["name"]));
+        let local = tmp.path().join(m["name"].as_str().unwrap());
+        std::fs::create_dir_all(&local).unwrap();
+        if let Some(cm) = vol["configMap"]["name"].as_str() {
+            assert_eq!(Some(cm), config["metadata"]["name"].as_str());
+            for (k, v) in config["data"].as_hash().unwrap() {
+                std::fs::write(local.join(k.as_str().unwrap()), v.as_str().unwrap()).unwrap();
+            }
+        }
+        for a in rewritten.iter_mut() {
+            if a == mount_path {
+                *a = local.to_string_lossy().into_owned();
+            }
+        }
+    }
+    assert_eq!(value("--policy-dir"), "/etc/snp-agent/policies");
+    let (code, out, err) = run(snp_agent(tmp.path()).args(&rewritten).arg("--check-config"));
+    assert_eq!(code, 0, "{rewritten:?}: {out}\n{err}");
+    let info: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let loaded: Vec<String> = info["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    let shipped: Vec<String> = config["data"]
+        .as_hash()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().trim_end_matches(".toml").to_string())
+        .collect();
+    assert_eq!(loaded, shipped, "every shipped policy loads");
+    assert_eq!(info["default_policy"], "default");
+}
+
+#[test]
+fn check_config_refuses_a_bad_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.toml"), "no_such_key = 1\n").unwrap();
+    let (code, _, err) = run(snp_agent(dir.path()).args([
+        "verifier",
+        "--listen",
+        "127.0.0.1:0",
+        "--policy-dir",
+        dir.path().to_str().unwrap(),
+        "--check-config",
+    ]));
+    assert_eq!(code, i32::from(exit_code::USAGE), "{err}");
+}
