@@ -2,7 +2,12 @@
 //!
 //! [`SimBackend`] is `--backend sim`: the in-process simulated platform reached through the
 //! `snp-ghcb` guest driver — the same no_std driver and retry policy firmware code would use, over
-//! the simulator's [`GhcbFace`]. It is only ever chosen explicitly.
+//! the simulator's [`GhcbFace`], with the simulated guest's secrets page as the home of its VMPCK
+//! and message count ([`SimSecretsStore`]). It is only ever chosen explicitly.
+//!
+//! Because the count lives in the secrets page, any number of `SimBackend`s (and the simulated
+//! `/dev/sev-guest`) on one [`SimPlatform`] continue from one another's counts, and a key one of
+//! them wiped is gone for all of them — as for drivers sharing a real guest.
 //!
 //! [`SimDeviceIoctl`] is the [`GuestIoctl`] that hands the `/dev/sev-guest` backend's buffers to
 //! the simulator's model of the Linux driver, so the real ioctl marshalling is exercised with
@@ -13,8 +18,7 @@ use std::time::Duration;
 
 use snp_certs::product::Product;
 use snp_ghcb::driver::{DriverError, GuestDriver, Vmgexit, WipeReason};
-use snp_ghcb::exit::{FwStatus, VmmError};
-use snp_ghcb::message::{Vmpck, VmpckId};
+use snp_ghcb::message::VmpckId;
 use snp_ghcb::payload::{ReportReq, KEY_SEL_DEFAULT};
 use snp_ghcb::retry::{Clock, RetryError, RetryPolicy};
 use snp_sim::clock::ClockRef;
@@ -23,6 +27,7 @@ use snp_sim::face::sev_guest::SevGuestDevice;
 use snp_sim::firmware::GuestConfig;
 use snp_sim::kvm::Generation;
 use snp_sim::platform::SimPlatform;
+use snp_sim::secrets::SimSecretsStore;
 use tracing::info;
 
 use super::error::BackendError;
@@ -87,7 +92,7 @@ impl Clock for SimClock {
 /// `--backend sim`: the `snp-ghcb` guest driver over the simulator's GHCB face (or any
 /// [`Vmgexit`] wrapping it, e.g. a test's wiretap).
 pub struct SimBackend<V: Vmgexit = GhcbFace> {
-    driver: GuestDriver<V, SimClock>,
+    driver: GuestDriver<V, SimClock, SimSecretsStore>,
     platform: SimPlatform,
     certs: Vec<u8>,
 }
@@ -112,7 +117,7 @@ impl SimBackend<GhcbFace> {
         Self::on(platform, settings.vmpck_id, policy)
     }
 
-    /// The guest driver on `platform`, using VMPCK `vmpck_id` with the count the platform's
+    /// The guest driver on `platform`, using VMPCK `vmpck_id` and the count the platform's
     /// secrets page holds for it.
     pub fn on(
         platform: SimPlatform,
@@ -135,13 +140,20 @@ impl<V: Vmgexit> SimBackend<V> {
         let setup =
             |what: &str, e: &dyn std::fmt::Display| BackendError::SimSetup(format!("{what}: {e}"));
         let id = VmpckId::new(vmpck_id).map_err(|e| setup("VMPCK id", &e))?;
-        let key = platform.guest_vmpck(vmpck_id).ok_or_else(|| {
-            BackendError::SimSetup(format!("the simulated guest has no VMPCK{vmpck_id}"))
-        })?;
-        let count = platform.firmware_message_count(vmpck_id).unwrap_or(0);
         let clock = SimClock(platform.clock());
-        let driver = GuestDriver::new(face, clock, policy, id, Vmpck::new(key), count)
-            .map_err(|e| setup("starting the guest driver", &e))?;
+        let driver = GuestDriver::open(face, platform.vmpck_store(), clock, policy, id).map_err(
+            |e| match e {
+                // The secrets page holds zeros: an earlier driver on this guest wiped the key.
+                DriverError::NoKey { id } => BackendError::VmpckDisabled {
+                    backend: BackendKind::Sim,
+                    status: None,
+                    detail: Some(format!(
+                        "VMPCK{id} is zero in the simulated guest's secrets page (wiped by an earlier driver)"
+                    )),
+                },
+                e => setup("starting the guest driver", &e),
+            },
+        )?;
         Ok(SimBackend {
             driver,
             platform,
@@ -157,6 +169,11 @@ impl<V: Vmgexit> SimBackend<V> {
     /// The certificate buffer size (pages) the next request starts with.
     pub fn size_hint_pages(&self) -> usize {
         self.driver.size_hint_pages()
+    }
+
+    /// The message count the driver hands on for its key (what the secrets page holds).
+    pub fn message_count(&self) -> u64 {
+        self.driver.message_count(self.driver.active_vmpck())
     }
 }
 
@@ -220,17 +237,24 @@ fn map_driver_error(e: DriverError) -> BackendError {
             },
         },
         DriverError::Wiped { reason, .. } => match reason {
-            WipeReason::HostError(x) => match (x.vmm, x.fw) {
-                (VmmError::None, fw) if fw != FwStatus::Success => BackendError::Firmware {
+            // Firmware or host, in the encodings of both KVM generations.
+            WipeReason::HostError(x) => match x.firmware_error() {
+                Some(fw) => BackendError::Firmware {
                     backend,
                     fw,
                     status: None,
                 },
-                _ => BackendError::HostError {
+                None => BackendError::HostError {
                     backend,
                     detail: x.to_string(),
                     status: None,
                 },
+            },
+            // Option (a): BUSY past the deadline costs the key, as on Linux.
+            WipeReason::HostStayedBusy(r) => BackendError::BusyTimeout {
+                backend,
+                status: None,
+                detail: Some(r.to_string()),
             },
             WipeReason::BadResponse(m) => BackendError::ResponseRejected {
                 backend,

@@ -8,7 +8,7 @@ use crate::msr::MsrError;
 use crate::payload::PayloadError;
 use crate::retry::RetryError;
 
-use super::Gpa;
+use super::{Gpa, StoreError};
 
 /// Failures of the platform primitives themselves (not of a guest request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -28,9 +28,16 @@ pub enum PlatformError {
         len: usize,
     },
     /// The VMGEXIT could not be performed (no GHCB registered with the platform, the VM is
-    /// being torn down, …). The host never saw the request.
-    #[error("VMGEXIT could not be performed: {0}")]
-    ExitFailed(&'static str),
+    /// being torn down, …): the exit never reached the host. The request page is host-shared
+    /// memory all the same, so the driver still treats its message as seen.
+    #[error("the VMGEXIT never reached the host: {0}")]
+    ExitNotDelivered(&'static str),
+    /// The host received and handled the exit but could not complete it — e.g. the VMM
+    /// answered REQ_CERTS and merged KVM refused that completion, so `KVM_RUN` failed and a real
+    /// guest would not be resumed. The host saw the request; whether the firmware did is
+    /// unknown to the guest.
+    #[error("the host handled the exit but failed to complete it: {0}")]
+    HostRunFailed(&'static str),
     /// The hypervisor terminated the guest or stopped answering.
     #[error("the hypervisor terminated the guest or stopped answering")]
     Terminated,
@@ -57,15 +64,27 @@ pub enum WipeReason {
     /// The platform lost the exit (the hypervisor stopped answering); the outcome is unknown.
     #[error("the platform lost the exit: {0}")]
     PlatformLost(PlatformError),
+    /// The host answered BUSY until the retry policy gave up. BUSY claims the firmware never
+    /// saw the message, but that is the host's word: a hostile host can forward it, keep the
+    /// response and answer BUSY. The message's sequence number can therefore be used neither for
+    /// another message nor trusted to be unconsumed, so the key goes (as Linux and coconut-svsm
+    /// do).
+    #[error("the host stayed BUSY: {0}")]
+    HostStayedBusy(RetryError),
 }
 
 /// Errors of the guest driver. Each message says what happened to the key and what to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum DriverError {
-    /// A platform primitive failed before the firmware could have consumed the message. The key
-    /// is kept; an already-exposed message is re-sent first on the next request.
+    /// A platform primitive failed while no message was exposed to the host (allocating or
+    /// clearing the certificate area, reading a consumed response). The key is kept and its count
+    /// is exact.
     #[error("platform failure ({0}); the VMPCK is kept and the next request may succeed")]
     Platform(PlatformError),
+    /// The message count could not be persisted to the key's home, so nothing was sent (the
+    /// message was never sealed); the key is kept.
+    #[error("cannot persist the VMPCK message count ({0}); nothing was sent, the VMPCK is kept")]
+    Store(StoreError),
     /// An MSR protocol exchange failed during setup.
     #[error("GHCB MSR protocol: {0}")]
     Msr(MsrError),
@@ -99,8 +118,10 @@ pub enum DriverError {
         /// Why it was wiped.
         reason: WipeReason,
     },
-    /// The retry policy gave up. The key is kept: if a message was left unanswered (BUSY), it is
-    /// re-sent unchanged before anything else on the next request.
+    /// The retry policy gave up on INVALID_LEN (the host wants more than the policy allows, or
+    /// keeps growing). The unconsumed sequence number was burnt first (the same message re-sent
+    /// as a plain request and answered), so the key is kept and in step. BUSY past the policy
+    /// is [`DriverError::Wiped`] with [`WipeReason::HostStayedBusy`] instead.
     #[error("{0}; the VMPCK is kept")]
     Retry(RetryError),
     /// The sequence number space of the key is exhausted.

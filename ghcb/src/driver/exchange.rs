@@ -1,5 +1,7 @@
-//! One logical request on the wire: sealing under the next sequence number, the BUSY/INVALID_LEN
-//! loop of the retry policy, burning an unconsumed sequence number, and the GHCB-level checks.
+//! One logical request on the wire: sealing under the next sequence number (persisted first),
+//! the BUSY/INVALID_LEN loop of the retry policy, burning an unconsumed sequence number, and the
+//! GHCB-level checks. Every path out of a call either accounts for the message it exposed or
+//! wipes the key (module docs of [`super`]).
 
 use zeroize::Zeroize;
 
@@ -8,8 +10,9 @@ use crate::message::{self, MsgMeta, MsgType, VmpckId, MAX_PAYLOAD, MSG_VERSION_1
 use crate::page::{Field, Ghcb, GHCB_PROTOCOL_VERSION_SNP, GHCB_USAGE_STANDARD, PAGE_SIZE};
 use crate::retry::{Action, Answer, Clock, RetryError, RetryState};
 
-use super::slot::{Pending, MAX_SEQNO};
-use super::{CertBuf, DriverError, Gpa, GuestDriver, PlatformError, Vmgexit, WipeReason};
+use super::certbuf::table_pages;
+use super::slot::{Sealed, MAX_SEQNO};
+use super::{CertBuf, DriverError, Gpa, GuestDriver, Vmgexit, VmpckStore, WipeReason};
 
 /// How one exchange (with its BUSY resends) ended.
 pub(super) enum Exchanged {
@@ -20,14 +23,7 @@ pub(super) enum Exchanged {
     InvalidLen(Result<usize, RetryError>),
 }
 
-pub(super) enum ExchangeError {
-    /// Not consumed (host said BUSY until the policy gave up, or the exit did not happen).
-    NotConsumed(DriverError),
-    /// The outcome is unknown or an error: the key must be wiped.
-    Fatal(WipeReason),
-}
-
-impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
+impl<V: Vmgexit, C: Clock, S: VmpckStore> GuestDriver<V, C, S> {
     fn req_gpa(&self) -> Gpa {
         self.msg_gpa
     }
@@ -36,9 +32,8 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
         self.msg_gpa + PAGE_SIZE as u64
     }
 
-    /// One logical request: re-send a pending message first, then seal, send, handle
-    /// BUSY/INVALID_LEN per the policy, verify and decrypt the response into `out`. Returns
-    /// (payload length, certificate bytes).
+    /// One logical request: seal, send, handle BUSY/INVALID_LEN per the policy, verify and
+    /// decrypt the response into `out`. Returns (payload length, certificate bytes).
     pub(super) fn request<B: CertBuf + ?Sized>(
         &mut self,
         msg_type: MsgType,
@@ -49,10 +44,6 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
         let id = self.active;
         self.check_key(id)?;
         let mut state = RetryState::new(self.policy, self.clock.now());
-        if let Some(p) = self.pending.take() {
-            self.burn(p, &mut state)?;
-            self.check_key(id)?;
-        }
         let mut pages = self.hint_pages;
         loop {
             let area = match certs.as_deref_mut() {
@@ -79,8 +70,13 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
                         certs_len = n * PAGE_SIZE;
                         self.platform
                             .read_shared(gpa, &mut buf.bytes_mut()[..certs_len])?;
+                        // Decay the hint to what this table really occupies (never below the
+                        // policy's cold-start size, which costs nothing extra): a host that once
+                        // asked for the maximum (hostile INVALID_LEN) does not keep every later
+                        // request sharing and zeroing that many pages.
+                        let real = table_pages(&buf.bytes_mut()[..certs_len]);
+                        self.hint_pages = real.max(self.cold_hint()).min(n.max(1));
                         buf.finish(certs_len);
-                        self.hint_pages = n;
                     }
                     return Ok((len, certs_len));
                 }
@@ -101,11 +97,7 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
                     pages = p;
                     self.hint_pages = p;
                 }
-                Err(ExchangeError::NotConsumed(e)) => {
-                    self.pending = Some(msg);
-                    return Err(e);
-                }
-                Err(ExchangeError::Fatal(reason)) => return Err(self.wipe(id, reason)),
+                Err(reason) => return Err(self.wipe(id, reason)),
             }
         }
     }
@@ -134,18 +126,18 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
     }
 
     /// Seal a new message under the next sequence number of `id`. From here on that sequence
-    /// number belongs to these bytes only.
+    /// number belongs to these bytes only. The count that skips it is persisted *first*: the
+    /// message can reach the host only after its home knows the number is taken.
     fn seal_new(
         &mut self,
         id: VmpckId,
         msg_type: MsgType,
         payload: &[u8],
-    ) -> Result<Pending, DriverError> {
-        let slot = &mut self.slots[id.get() as usize];
-        let key = slot
-            .key
-            .as_ref()
-            .ok_or(DriverError::NoKey { id: id.get() })?;
+    ) -> Result<Sealed, DriverError> {
+        let slot = &self.slots[id.get() as usize];
+        if slot.key.is_none() {
+            return Err(DriverError::NoKey { id: id.get() });
+        }
         // `count` can come from the caller (a secrets page), so it may be anything.
         let seqno = slot
             .count
@@ -158,13 +150,21 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
                 seqno,
             });
         }
+        self.store
+            .persist_count(id, seqno + 1)
+            .map_err(DriverError::Store)?;
+        let slot = &mut self.slots[id.get() as usize];
+        let key = slot
+            .key
+            .as_ref()
+            .ok_or(DriverError::NoKey { id: id.get() })?;
         let meta = MsgMeta {
             seqno,
             msg_type,
             msg_version: MSG_VERSION_1,
             vmpck_id: id,
         };
-        let mut msg = Pending {
+        let mut msg = Sealed {
             meta,
             page: [0; PAGE_SIZE],
         };
@@ -202,9 +202,9 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
     }
 
     /// Re-send `msg` unchanged as a plain guest request (BUSY resends included) and account for
-    /// it. Its response is verified (proving the counters are in step) and discarded. If the
-    /// host still does not forward it, it stays pending for the next request.
-    fn burn(&mut self, msg: Pending, state: &mut RetryState) -> Result<(), DriverError> {
+    /// it. Its response is verified (proving the counters are in step) and discarded. Any other
+    /// outcome wipes the key.
+    fn burn(&mut self, msg: Sealed, state: &mut RetryState) -> Result<(), DriverError> {
         match self.exchange(&msg, None, state) {
             Ok(Exchanged::Consumed) => {
                 let mut scratch = [0u8; MAX_PAYLOAD];
@@ -218,22 +218,19 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
                 msg.meta.vmpck_id,
                 WipeReason::HostError(ExitInfo2::from_u64(crate::exit::INVALID_LEN)),
             )),
-            Err(ExchangeError::NotConsumed(e)) => {
-                self.pending = Some(msg);
-                Err(e)
-            }
-            Err(ExchangeError::Fatal(reason)) => Err(self.wipe(msg.meta.vmpck_id, reason)),
+            Err(reason) => Err(self.wipe(msg.meta.vmpck_id, reason)),
         }
     }
 
     /// Send `msg` (plain if `certs` is `None`, else extended with that area), resending on
-    /// BUSY per the policy.
+    /// BUSY per the policy. `Err` is why the key must go: the message was exposed and cannot be
+    /// accounted for.
     fn exchange(
         &mut self,
-        msg: &Pending,
+        msg: &Sealed,
         certs: Option<(Gpa, usize)>,
         state: &mut RetryState,
-    ) -> Result<Exchanged, ExchangeError> {
+    ) -> Result<Exchanged, WipeReason> {
         loop {
             // Re-write the request from our private copy each time: the host may have scribbled
             // on the shared page, and a changed message would be a different plaintext.
@@ -245,7 +242,8 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
                         .write_shared(self.resp_gpa(), &[0u8; PAGE_SIZE])
                 });
             if let Err(e) = write {
-                return Err(ExchangeError::NotConsumed(e.into()));
+                // The request page is host-shared: a partial write may already be visible.
+                return Err(WipeReason::PlatformLost(e));
             }
             let mut ghcb = Ghcb::new();
             ghcb.set_protocol_version(GHCB_PROTOCOL_VERSION_SNP);
@@ -278,12 +276,10 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
                     return match answer {
                         // Not consumed: the caller burns the sequence number before giving up.
                         Answer::InvalidLen { .. } => Ok(Exchanged::InvalidLen(Err(e))),
-                        // Not consumed: the message stays pending and is re-sent next time.
-                        Answer::Busy => Err(ExchangeError::NotConsumed(DriverError::Retry(e))),
+                        // "Not forwarded" is only the host's word: option (a), wipe.
+                        Answer::Busy => Err(WipeReason::HostStayedBusy(e)),
                         // The firmware may have seen it: the count is unknown.
-                        Answer::Error(_) | Answer::Success => {
-                            Err(ExchangeError::Fatal(WipeReason::HostError(answered)))
-                        }
+                        Answer::Error(_) | Answer::Success => Err(WipeReason::HostError(answered)),
                     };
                 }
             }
@@ -291,26 +287,24 @@ impl<V: Vmgexit, C: Clock> GuestDriver<V, C> {
     }
 
     /// VMGEXIT and the GHCB-level checks; returns SW_EXITINFO2.
-    fn vmgexit_checked(&mut self, ghcb: &mut Ghcb) -> Result<ExitInfo2, ExchangeError> {
+    fn vmgexit_checked(&mut self, ghcb: &mut Ghcb) -> Result<ExitInfo2, WipeReason> {
         // Our request GPAs are in SW_EXITINFO1/2; the host overwrites them with its answer (a
         // host that leaves them alone answers "info1 = request GPA", which is not "handled").
-        match self.platform.vmgexit(ghcb) {
-            Ok(()) => {}
-            // The exit never reached the host: nothing consumed.
-            Err(e @ PlatformError::ExitFailed(_)) => {
-                return Err(ExchangeError::NotConsumed(DriverError::Platform(e)))
-            }
-            Err(e) => return Err(ExchangeError::Fatal(WipeReason::PlatformLost(e))),
-        }
+        // A failed exit — whether it never reached the host (`ExitNotDelivered`: the request
+        // still sat in host-shared memory) or the host failed to complete it (`HostRunFailed`)
+        // — leaves a message this call cannot account for.
+        self.platform
+            .vmgexit(ghcb)
+            .map_err(WipeReason::PlatformLost)?;
         let (Some(info1), Some(info2)) = (
             ghcb.get_valid(Field::SwExitInfo1),
             ghcb.get_valid(Field::SwExitInfo2),
         ) else {
-            return Err(ExchangeError::Fatal(WipeReason::ExitInfoMissing));
+            return Err(WipeReason::ExitInfoMissing);
         };
         match HvResponse::from_exit_info(info1, info2) {
             HvResponse::Handled => Ok(ExitInfo2::from_u64(info2)),
-            other => Err(ExchangeError::Fatal(WipeReason::GhcbError(other))),
+            other => Err(WipeReason::GhcbError(other)),
         }
     }
 }

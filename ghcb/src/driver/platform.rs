@@ -22,3 +22,26 @@ pub trait Vmgexit {
     /// MSR protocol exchange (write GHCB MSR, VMGEXIT, read GHCB MSR).
     fn msr_exchange(&mut self, value: u64) -> Result<u64, PlatformError>;
 }
+
+/// A borrowed platform is a platform: a caller can build a driver on `&mut` its platform, drop
+/// it and build another on the same one (what a restart looks like).
+impl<T: Vmgexit + ?Sized> Vmgexit for &mut T {
+    fn alloc_shared(&mut self, npages: usize) -> Result<Gpa, PlatformError> {
+        (**self).alloc_shared(npages)
+    }
+    fn free_shared(&mut self, gpa: Gpa, npages: usize) {
+        (**self).free_shared(gpa, npages)
+    }
+    fn write_shared(&mut self, gpa: Gpa, data: &[u8]) -> Result<(), PlatformError> {
+        (**self).write_shared(gpa, data)
+    }
+    fn read_shared(&mut self, gpa: Gpa, out: &mut [u8]) -> Result<(), PlatformError> {
+        (**self).read_shared(gpa, out)
+    }
+    fn vmgexit(&mut self, ghcb: &mut Ghcb) -> Result<(), PlatformError> {
+        (**self).vmgexit(ghcb)
+    }
+    fn msr_exchange(&mut self, value: u64) -> Result<u64, PlatformError> {
+        (**self).msr_exchange(value)
+    }
+}

@@ -30,11 +30,10 @@ impl KeySlot {
     };
 
     /// The count whoever uses this key next must continue from. Normally the firmware's count;
-    /// but a sealed message that was exposed to the host and never accounted for (still
-    /// pending, or lost with a wiped key) owns its sequence number, so the count skips past
-    /// it. Like Linux's unconditional `seqno += 2`, that may leave the firmware expecting a
-    /// lower number (the next request then fails), but no sequence number ever carries a
-    /// second plaintext.
+    /// but a sealed message that was exposed to the host and never accounted for (in flight, or
+    /// lost with a wiped key) owns its sequence number, so the count skips past it. Like
+    /// Linux's unconditional `seqno += 2`, that may leave the firmware expecting a lower number
+    /// (the next request then fails), but no sequence number ever carries a second plaintext.
     pub(super) fn handoff_count(&self) -> u64 {
         if self.last_sealed > self.count {
             self.last_sealed.saturating_add(1)
@@ -44,15 +43,14 @@ impl KeySlot {
     }
 }
 
-/// A sealed message that the host has seen but the firmware has (as far as we know) not
-/// consumed. Its sequence number is taken: the only IV-safe use of it is to resend these exact
-/// bytes, which the driver does before anything else.
-pub(super) struct Pending {
+/// A sealed message (private copy). From the moment it is sealed its sequence number belongs to
+/// these bytes only: the only IV-safe re-use of the number is to re-send them unchanged.
+pub(super) struct Sealed {
     pub(super) meta: MsgMeta,
     pub(super) page: [u8; PAGE_SIZE],
 }
 
-impl Drop for Pending {
+impl Drop for Sealed {
     fn drop(&mut self) {
         self.page.zeroize();
     }

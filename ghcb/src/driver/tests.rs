@@ -13,6 +13,7 @@ use crate::page::{Field, Ghcb, PAGE_SIZE};
 use crate::payload::ReportRsp;
 use crate::payload::{KEY_SEL_VCEK, REPORT_SIZE};
 use crate::retry::RetryError;
+use crate::secrets::SecretsPage;
 use core::time::Duration;
 use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
@@ -35,7 +36,19 @@ enum Fault {
     /// Reject at the GHCB level (SW_EXITINFO1 = 2, missing input).
     GhcbMalformed,
     /// The exit never reaches the host.
-    ExitFailed,
+    ExitNotDelivered,
+    /// The host clears the valid bitmap: no SW_EXITINFO1/2 come back.
+    NoExitInfo,
+    /// INVALID_LEN asking for this many pages, without forwarding.
+    AskPages(u64),
+    /// Lying host: forward to the firmware (consumed, response written), then answer BUSY.
+    ForwardThenBusy,
+    /// Lying host: forward, then answer INVALID_LEN (RBX = offered + 1).
+    ForwardThenInvalidLen,
+    /// Lying host: forward, then answer the generic VMM error.
+    ForwardThenGeneric,
+    /// Forward, then the guest "crashes" (the platform call panics) before hearing back.
+    ForwardThenCrash,
     /// Behave normally.
     Normal,
 }
@@ -58,6 +71,9 @@ struct Host {
     fw_requests: u32,
     refuse_registration: bool,
     live_pages: Rc<Cell<i64>>,
+    /// The count the guest's store holds, checked against every message before it is
+    /// shown to the host.
+    persisted: Option<Rc<Cell<u64>>>,
 }
 
 impl Host {
@@ -72,6 +88,7 @@ impl Host {
             fw_requests: 0,
             refuse_registration: false,
             live_pages: Rc::new(Cell::new(0)),
+            persisted: None,
         }
     }
 
@@ -197,12 +214,20 @@ impl Vmgexit for Host {
         let req = ghcb.get_valid(Field::SwExitInfo1).unwrap();
         let resp = ghcb.get_valid(Field::SwExitInfo2).unwrap();
         let fault = self.script.pop_front().unwrap_or(Fault::Normal);
-        if fault == Fault::ExitFailed {
-            return Err(PlatformError::ExitFailed("scripted"));
-        }
         let mut page = vec![0u8; PAGE_SIZE];
         self.read(req, &mut page);
         let h = MsgHeader::decode(&page).unwrap();
+        if let Some(p) = &self.persisted {
+            assert!(
+                p.get() > h.seqno,
+                "seqno {} reached the host before its count was persisted (store holds {})",
+                h.seqno,
+                p.get()
+            );
+        }
+        if fault == Fault::ExitNotDelivered {
+            return Err(PlatformError::ExitNotDelivered("scripted"));
+        }
         self.sent.push(Sent {
             exit_code,
             vmpck: h.vmpck,
@@ -217,6 +242,34 @@ impl Vmgexit for Host {
         match fault {
             Fault::Busy => return answer(ghcb, BUSY),
             Fault::Generic => return answer(ghcb, GENERIC),
+            Fault::NoExitInfo => {
+                ghcb.clear();
+                return Ok(());
+            }
+            Fault::AskPages(n) => {
+                ghcb.set_rbx(n);
+                return answer(ghcb, INVALID_LEN);
+            }
+            Fault::ForwardThenBusy
+            | Fault::ForwardThenInvalidLen
+            | Fault::ForwardThenGeneric
+            | Fault::ForwardThenCrash => {
+                if exit_code == SNP_EXTENDED_GUEST_REQUEST {
+                    let blob = self.blob.clone();
+                    let n = (ghcb.rbx() as usize * PAGE_SIZE).min(blob.len());
+                    self.write(ghcb.rax(), &blob[..n]);
+                }
+                self.firmware(req, resp, false);
+                assert!(fault != Fault::ForwardThenCrash, "guest crashed (scripted)");
+                return match fault {
+                    Fault::ForwardThenBusy => answer(ghcb, BUSY),
+                    Fault::ForwardThenInvalidLen => {
+                        ghcb.set_rbx(ghcb.rbx() + 1);
+                        answer(ghcb, INVALID_LEN)
+                    }
+                    _ => answer(ghcb, GENERIC),
+                };
+            }
             Fault::GhcbMalformed => {
                 ghcb.set_sw_exit_info_1(2);
                 ghcb.set_sw_exit_info_2(4);
@@ -277,6 +330,59 @@ impl Clock for TestClock {
 }
 
 type Drv = GuestDriver<Host, TestClock>;
+
+/// A secrets page holding [`KEY`] as VMPCK0 with message count `count`.
+fn secrets_page_with_key(count: u32) -> [u8; PAGE_SIZE] {
+    let mut page = [0u8; PAGE_SIZE];
+    let mut s = SecretsPage(&mut page);
+    s.set_vmpck(VmpckId::ZERO, &KEY);
+    s.set_msg_seqno(VmpckId::ZERO, count);
+    page
+}
+
+/// A secrets page whose persisted count the fake host can read at every exit.
+struct TrackedStore<'a> {
+    page: SecretsPage<'a>,
+    persisted: Rc<Cell<u64>>,
+}
+
+impl VmpckStore for TrackedStore<'_> {
+    fn load(&mut self, id: VmpckId) -> Option<(Vmpck, u64)> {
+        self.page.load(id)
+    }
+    fn persist_count(&mut self, id: VmpckId, count: u64) -> Result<(), StoreError> {
+        self.page.persist_count(id, count)?;
+        self.persisted
+            .set(u64::from(self.page.msg_seqno(VmpckId::ZERO)));
+        Ok(())
+    }
+    fn wipe_key(&mut self, id: VmpckId) {
+        self.page.wipe_key(id)
+    }
+}
+
+type Tracked<'a> = GuestDriver<&'a mut Host, TestClock, TrackedStore<'a>>;
+
+fn tracked<'a>(
+    host: &'a mut Host,
+    page: &'a mut [u8; PAGE_SIZE],
+    policy: RetryPolicy,
+) -> Result<Tracked<'a>, DriverError> {
+    let persisted = Rc::new(Cell::new(u64::from(
+        SecretsPage(&mut *page).msg_seqno(VmpckId::ZERO),
+    )));
+    host.persisted = Some(persisted.clone());
+    GuestDriver::open(
+        host,
+        TrackedStore {
+            page: SecretsPage(page),
+            persisted,
+        },
+        TestClock::default(),
+        policy,
+        VmpckId::ZERO,
+    )
+}
 
 fn driver_with(host: Host, policy: RetryPolicy) -> (Drv, TestClock) {
     let clock = TestClock::default();
@@ -404,9 +510,9 @@ fn invalid_len_beyond_the_cap_is_a_typed_error_and_keeps_the_key() {
             max_pages: 8
         })
     );
-    // The sequence number was burnt, nothing is pending, the key still works.
+    // The sequence number was burnt, the key still works.
     assert_eq!(d.platform().seqnos(), vec![(X, 1), (G, 1)]);
-    assert!(!d.has_pending_message());
+    assert_eq!(d.wipe_reason(VmpckId::ZERO), None);
     check_report(&d.get_report(&req(8)).unwrap(), 8);
     assert_eq!(d.platform().seqnos().last(), Some(&(G, 3)));
     d.platform().assert_no_seqno_reuse();
@@ -454,38 +560,63 @@ fn busy_k_times_then_success_resends_identical_bytes() {
     d.platform().assert_no_seqno_reuse();
 }
 
+/// Option (a) of issue 16: BUSY past the deadline wipes the key — in the driver and in its home
+/// (the secrets page) — instead of keeping the message for a later call.
 #[test]
-fn busy_forever_hits_the_deadline_and_the_message_is_resent_next_time() {
-    let host = Host::new(100).with_script(&[Fault::Busy; 200]);
-    let (mut d, clock) = driver(host);
+fn busy_past_the_deadline_wipes_the_key_and_its_home() {
+    let mut host = Host::new(100).with_script(&[Fault::Busy; 200]);
+    let mut page = secrets_page_with_key(0);
+    let clock = TestClock::default();
+    let mut d = GuestDriver::open(
+        &mut host,
+        SecretsPage(&mut page),
+        clock.clone(),
+        RetryPolicy::default(),
+        VmpckId::ZERO,
+    )
+    .unwrap();
     let e = d.get_report(&req(11)).unwrap_err();
     assert!(
         matches!(
             e,
-            DriverError::Retry(RetryError::DeadlineExceeded {
-                deadline_ms: 60_000,
-                ..
-            })
+            DriverError::Wiped {
+                id: 0,
+                reason: WipeReason::HostStayedBusy(RetryError::DeadlineExceeded {
+                    deadline_ms: 60_000,
+                    ..
+                })
+            }
         ),
         "{e:?}"
     );
     assert!(clock.now.get() <= Duration::from_secs(60));
     assert_eq!(d.platform().sent.len(), 34, "first send + 33 resends");
     assert_eq!(d.platform().fw_requests, 0);
-    assert!(d.has_pending_message());
-    assert_eq!(d.wipe_reason(VmpckId::ZERO), None);
-    // The host recovers: the stale message goes first, unchanged, then the new one.
+    // Nothing more goes out under this key.
     let n = d.platform().sent.len();
     d.platform_mut().script.clear();
-    check_report(&d.get_report(&req(12)).unwrap(), 12);
-    let sent = &d.platform().sent;
-    assert_eq!(
-        sent[n].page, sent[0].page,
-        "pending message re-sent unchanged"
+    assert!(matches!(
+        d.get_report(&req(12)),
+        Err(DriverError::KeyDisabled { id: 0, .. })
+    ));
+    assert_eq!(d.platform().sent.len(), n);
+    drop(d);
+    // The home copy is zeroed and the count skips the exposed seqno 1.
+    let mut s = SecretsPage(&mut page);
+    assert_eq!(s.vmpck(VmpckId::ZERO), [0; 32]);
+    assert_eq!(s.msg_seqno(VmpckId::ZERO), 2);
+    assert!(s.load(VmpckId::ZERO).is_none());
+    // A driver re-created on the same guest cannot pick the key up again.
+    let r = GuestDriver::open(
+        &mut host,
+        SecretsPage(&mut page),
+        TestClock::default(),
+        RetryPolicy::default(),
+        VmpckId::ZERO,
     );
-    assert_eq!(sent[n + 1].seqno, 3);
-    assert_eq!(d.platform().fw_requests, 2);
-    d.platform().assert_no_seqno_reuse();
+    assert!(matches!(r, Err(DriverError::NoKey { id: 0 })));
+    drop(r);
+    host.assert_no_seqno_reuse();
 }
 
 #[test]
@@ -497,7 +628,10 @@ fn busy_count_bound() {
     let (mut d, _) = driver_with(Host::new(0).with_script(&[Fault::Busy; 10]), policy);
     assert_eq!(
         d.get_report(&req(1)).unwrap_err(),
-        DriverError::Retry(RetryError::BusyRetriesExhausted { count: 6 })
+        DriverError::Wiped {
+            id: 0,
+            reason: WipeReason::HostStayedBusy(RetryError::BusyRetriesExhausted { count: 6 })
+        }
     );
     assert_eq!(d.platform().sent.len(), 6);
     d.platform().assert_no_seqno_reuse();
@@ -518,7 +652,6 @@ fn generic_error_wipes_the_key_for_good() {
         DriverError::KeyDisabled { id: 0, reason }
     );
     assert_eq!(d.platform().sent.len(), sent, "nothing sent after the wipe");
-    assert!(!d.has_pending_message());
     assert_eq!(
         d.add_vmpck(VmpckId::ZERO, Vmpck::new(KEY), 100),
         Err(DriverError::KeyDisabled { id: 0, reason })
@@ -560,17 +693,20 @@ fn ghcb_level_rejection_wipes_the_key() {
     );
 }
 
+/// An exit that never reached the host still left the request in host-shared memory: the call
+/// cannot account for it, so the key goes.
 #[test]
-fn exit_failure_keeps_key_and_resends_pending() {
-    let (mut d, _) = driver(Host::new(0).with_script(&[Fault::ExitFailed]));
+fn exit_not_delivered_wipes_the_key() {
+    let (mut d, _) = driver(Host::new(0).with_script(&[Fault::ExitNotDelivered]));
     assert_eq!(
         d.get_report(&req(1)).unwrap_err(),
-        DriverError::Platform(PlatformError::ExitFailed("scripted"))
+        DriverError::Wiped {
+            id: 0,
+            reason: WipeReason::PlatformLost(PlatformError::ExitNotDelivered("scripted"))
+        }
     );
-    assert!(d.has_pending_message());
-    check_report(&d.get_report(&req(2)).unwrap(), 2);
-    assert_eq!(d.platform().seqnos(), vec![(G, 1), (G, 3)]);
-    d.platform().assert_no_seqno_reuse();
+    assert_eq!(d.message_count(VmpckId::ZERO), 2, "seqno 1 is skipped");
+    assert!(d.platform().sent.is_empty());
 }
 
 #[test]
@@ -654,10 +790,10 @@ fn seqno_space_is_bounded() {
 
 #[test]
 fn message_count_never_hands_out_an_exposed_seqno() {
-    // BUSY until the deadline: seqno 1 was shown to the host and is pending.
+    // BUSY until the deadline: seqno 1 was shown to the host, the key is wiped.
     let (mut d, _) = driver(Host::new(0).with_script(&[Fault::Busy; 200]));
     d.get_report(&req(1)).unwrap_err();
-    assert!(d.has_pending_message());
+    assert!(d.wipe_reason(VmpckId::ZERO).is_some());
     let count = d.message_count(VmpckId::ZERO);
     assert!(
         d.platform().sent.iter().all(|s| s.seqno <= count),
@@ -733,6 +869,123 @@ fn shared_pages_are_bounded_and_freed_on_drop() {
     assert_eq!(live.get(), 1);
 }
 
+/// Every way a key can be wiped zeroes it in its home (the secrets page) too, and leaves a count
+/// there that skips every sequence number the host saw.
+#[test]
+fn every_wipe_cause_zeroes_the_key_in_its_home() {
+    let cases: &[(&str, &[Fault], bool)] = &[
+        ("generic VMM error", &[Fault::Generic], false),
+        ("bad response", &[Fault::BadRespSeqno], false),
+        ("GHCB-level rejection", &[Fault::GhcbMalformed], false),
+        ("no SW_EXITINFO", &[Fault::NoExitInfo], false),
+        ("exit not delivered", &[Fault::ExitNotDelivered], false),
+        ("BUSY past the deadline", &[Fault::Busy; 200], false),
+        ("forwarded, then BUSY", &[Fault::ForwardThenBusy], false),
+        (
+            "forwarded, then INVALID_LEN",
+            &[Fault::ForwardThenInvalidLen],
+            true,
+        ),
+        (
+            "forwarded, then an error",
+            &[Fault::ForwardThenGeneric],
+            true,
+        ),
+    ];
+    for &(what, script, ext) in cases {
+        let mut host = Host::new(100).with_script(script);
+        let mut page = secrets_page_with_key(0);
+        {
+            let mut d = tracked(&mut host, &mut page, RetryPolicy::default()).unwrap();
+            let r = if ext {
+                let mut certs: Vec<u8> = Vec::new();
+                d.get_ext_report(&req(1), &mut certs).map(|r| r.response)
+            } else {
+                d.get_report(&req(1))
+            };
+            assert!(
+                matches!(r, Err(DriverError::Wiped { id: 0, .. })),
+                "{what}: {r:?}"
+            );
+        }
+        let s = SecretsPage(&mut page);
+        assert_eq!(
+            s.vmpck(VmpckId::ZERO),
+            [0; 32],
+            "{what}: key left in its home"
+        );
+        let count = u64::from(s.msg_seqno(VmpckId::ZERO));
+        assert!(
+            host.sent.iter().all(|m| m.seqno < count),
+            "{what}: count {count} does not skip every exposed seqno"
+        );
+        host.assert_no_seqno_reuse();
+    }
+}
+
+/// The count is persisted before a message can reach the host, so a guest that dies mid-request
+/// (no wipe, no `Drop`) is continued by the next driver past the number the host saw — the
+/// firmware consumed it, and a second plaintext under it would reuse the IV.
+#[test]
+fn a_driver_recreated_after_a_crash_never_reuses_the_exposed_seqno() {
+    let mut host = Host::new(0).with_script(&[Fault::ForwardThenCrash]);
+    let mut page = secrets_page_with_key(0);
+    {
+        let mut d = tracked(&mut host, &mut page, RetryPolicy::default()).unwrap();
+        let crashed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| d.get_report(&req(1))));
+        assert!(crashed.is_err());
+        // A dead process runs no destructor.
+        core::mem::forget(d);
+    }
+    assert_eq!(host.fw_count, 2, "the firmware consumed seqno 1");
+    assert_eq!(SecretsPage(&mut page).msg_seqno(VmpckId::ZERO), 2);
+    let mut d = tracked(&mut host, &mut page, RetryPolicy::default()).unwrap();
+    check_report(&d.get_report(&req(2)).unwrap(), 2);
+    assert_eq!(d.platform().seqnos(), vec![(G, 1), (G, 3)]);
+    d.platform().assert_no_seqno_reuse();
+}
+
+/// A host that once asked for a huge buffer does not keep every later request at that size: the
+/// hint decays to the table the host actually served (here 1 page), but not below the policy's
+/// cold-start size (4 pages by default; 1 here).
+#[test]
+fn size_hint_decays_to_the_last_tables_real_size() {
+    let mut host = Host::new(0).with_script(&[Fault::AskPages(60)]);
+    // A real table: one 100-byte entry after the header and its terminator.
+    let mut blob = vec![0x11u8; 16];
+    blob.extend_from_slice(&48u32.to_le_bytes());
+    blob.extend_from_slice(&100u32.to_le_bytes());
+    blob.extend_from_slice(&[0u8; 24]);
+    blob.extend_from_slice(&[0xAB; 100]);
+    host.blob = blob;
+    let policy = RetryPolicy {
+        initial_cert_pages: 1,
+        ..RetryPolicy::default()
+    };
+    let (mut d, _) = driver_with(host, policy);
+    let mut certs: Vec<u8> = Vec::new();
+    let r = d.get_ext_report(&req(1), &mut certs).unwrap();
+    assert_eq!(
+        r.certs_len,
+        60 * PAGE_SIZE,
+        "served into the 60 pages asked for"
+    );
+    assert_eq!(d.size_hint_pages(), 1, "decayed to the table's real size");
+    let before = d.platform().fw_requests;
+    let r = d.get_ext_report(&req(2), &mut certs).unwrap();
+    assert_eq!(r.certs_len, PAGE_SIZE);
+    assert_eq!(d.platform().fw_requests, before + 1);
+    assert_eq!(d.platform().seqnos().last(), Some(&(X, 5)));
+    d.platform().assert_no_seqno_reuse();
+    // With the default policy the floor is the cold-start size.
+    let mut host = Host::new(0).with_script(&[Fault::AskPages(60)]);
+    host.blob = d.platform().blob.clone();
+    let (mut d, _) = driver(host);
+    d.get_ext_report(&req(1), &mut certs).unwrap();
+    assert_eq!(d.size_hint_pages(), 4);
+}
+
 fn fault_strategy() -> impl proptest::strategy::Strategy<Value = Fault> {
     use proptest::prelude::*;
     prop_oneof![
@@ -741,45 +994,78 @@ fn fault_strategy() -> impl proptest::strategy::Strategy<Value = Fault> {
         1 => Just(Fault::Generic),
         1 => Just(Fault::BadRespSeqno),
         1 => Just(Fault::GhcbMalformed),
-        1 => Just(Fault::ExitFailed),
+        1 => Just(Fault::ExitNotDelivered),
+        1 => Just(Fault::NoExitInfo),
+        1 => Just(Fault::ForwardThenBusy),
+        1 => Just(Fault::ForwardThenInvalidLen),
+        1 => Just(Fault::ForwardThenGeneric),
+        1 => (1u64..80).prop_map(Fault::AskPages),
         2 => (0usize..12 * PAGE_SIZE).prop_map(Fault::GrowBlob),
     ]
 }
 
 proptest::proptest! {
-    /// Whatever a host does, the driver never panics, never puts two messages under one
-    /// sequence number, returns only reports answering the current call's request, stays in
-    /// step with the firmware while its key lives, and sends nothing once the key is wiped.
+    /// Whatever a host does — lying hosts included — the driver never panics, never puts two
+    /// messages under one sequence number, persists every count before the host sees the
+    /// message, returns only reports answering the current call's request, stays in step with
+    /// the firmware while its key lives, sends nothing once the key is wiped and zeroes it in its
+    /// home; and all of that holds across the driver being dropped and re-created on the same
+    /// secrets page.
     #[test]
     fn hostile_host_never_breaks_the_invariants(
         script in proptest::collection::vec(fault_strategy(), 0..40),
         blob in 0usize..8 * PAGE_SIZE,
-        calls in proptest::collection::vec(proptest::bool::ANY, 1..8),
+        calls in proptest::collection::vec((proptest::bool::ANY, proptest::bool::ANY), 1..10),
     ) {
         let policy = RetryPolicy { max_busy_retries: 3, max_cert_pages: 10, ..RetryPolicy::default() };
-        let (mut d, _) = driver_with(Host::new(blob).with_script(&script), policy);
-        for (i, ext) in calls.into_iter().enumerate() {
-            let tag = i as u8 + 1;
-            let sent_before = d.platform().sent.len();
-            let was_wiped = d.wipe_reason(VmpckId::ZERO).is_some();
-            let r = if ext {
-                let mut certs: Vec<u8> = Vec::new();
-                d.get_ext_report(&req(tag), &mut certs).map(|r| r.response)
-            } else {
-                d.get_report(&req(tag))
+        let mut host = Host::new(blob).with_script(&script);
+        let mut page = secrets_page_with_key(0);
+        let mut calls = calls.into_iter().enumerate().peekable();
+        let mut refused = None;
+        while calls.peek().is_some() {
+            // (Re-)create the driver from the secrets page.
+            let mut d = match tracked(&mut host, &mut page, policy) {
+                Ok(d) => d,
+                Err(e) => {
+                    // Only a wiped key refuses a new driver (checked below).
+                    refused = Some(e);
+                    break;
+                }
             };
-            if let Ok(rsp) = &r {
-                check_report(rsp, tag);
+            proptest::prop_assert_eq!(d.message_count(VmpckId::ZERO), d.platform().fw_count);
+            for (i, (ext, restart)) in calls.by_ref() {
+                let tag = i as u8 + 1;
+                let sent_before = d.platform().sent.len();
+                let was_wiped = d.wipe_reason(VmpckId::ZERO).is_some();
+                let r = if ext {
+                    let mut certs: Vec<u8> = Vec::new();
+                    d.get_ext_report(&req(tag), &mut certs).map(|r| r.response)
+                } else {
+                    d.get_report(&req(tag))
+                };
+                if let Ok(rsp) = &r {
+                    check_report(rsp, tag);
+                }
+                if was_wiped {
+                    let disabled = matches!(r, Err(DriverError::KeyDisabled { .. }));
+                    proptest::prop_assert!(disabled, "wiped key answered {:?}", r);
+                    proptest::prop_assert_eq!(d.platform().sent.len(), sent_before);
+                }
+                if d.wipe_reason(VmpckId::ZERO).is_none() {
+                    proptest::prop_assert_eq!(d.message_count(VmpckId::ZERO), d.platform().fw_count);
+                } else {
+                    proptest::prop_assert_eq!(d.store().page.vmpck(VmpckId::ZERO), [0; 32]);
+                }
+                d.platform().assert_no_seqno_reuse();
+                if restart {
+                    break;
+                }
             }
-            if was_wiped {
-                let disabled = matches!(r, Err(DriverError::KeyDisabled { .. }));
-                proptest::prop_assert!(disabled, "wiped key answered {:?}", r);
-                proptest::prop_assert_eq!(d.platform().sent.len(), sent_before);
-            }
-            if d.wipe_reason(VmpckId::ZERO).is_none() && !d.has_pending_message() {
-                proptest::prop_assert_eq!(d.message_count(VmpckId::ZERO), d.platform().fw_count);
-            }
-            d.platform().assert_no_seqno_reuse();
         }
+        if let Some(e) = refused {
+            proptest::prop_assert_eq!(e, DriverError::NoKey { id: 0 });
+            proptest::prop_assert_eq!(SecretsPage(&mut page).vmpck(VmpckId::ZERO), [0; 32]);
+        }
+        host.assert_no_seqno_reuse();
     }
 }
