@@ -718,6 +718,11 @@ fn vmpck_wiped(via: Via) {
     if via.path == Path::SevGuest {
         assert_eq!(rig.vmpck_disabled(), Some(true));
     }
+    assert_eq!(
+        rig.platform.guest_vmpck(0),
+        Some([0; 32]),
+        "{via:?}: the key is zeroed in the secrets page"
+    );
 }
 
 macro_rules! matrix {
@@ -825,6 +830,11 @@ fn fatal_then_disabled(via: Via, faults: Faults, fw: u64, first: FirstError) {
     let e = r.expect_err("the host failure must surface");
     assert!(first(via, &e), "{via:?}: unexpected {e:?}");
     assert_eq!(d.fw_requests, fw, "{via:?}: firmware requests");
+    assert_eq!(
+        rig.platform.guest_vmpck(0),
+        Some([0; 32]),
+        "{via:?}: the key is zeroed in the secrets page"
+    );
     rig.platform.set_faults(Faults::default());
     let (r, d) = rig.request();
     let e = r.expect_err("the key is wiped");

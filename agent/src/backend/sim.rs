@@ -369,6 +369,210 @@ mod tests {
         assert!(!dev.vmpck_disabled());
     }
 
+    fn platform_gen(gen: Generation) -> SimPlatform {
+        SimPlatform::builder(Product::Milan)
+            .generation(gen)
+            .clock(Arc::new(ManualClock::new()))
+            .build()
+            .unwrap()
+    }
+
+    fn ask(b: &mut SimBackend, tag: u8) -> Result<ExtendedReport, BackendError> {
+        b.get_ext_report(&ReportRequest {
+            report_data: [tag; 64],
+            vmpl: 0,
+        })
+    }
+
+    /// Issue 16's scenario: a host answers BUSY past the deadline, then a second `SimBackend`
+    /// is brought up on the same platform. With the message kept for a later call and the
+    /// count taken from the firmware, the second backend sealed a different plaintext under the
+    /// sequence number the host was holding. Now the first backend wiped the key in the secrets
+    /// page, so the second one cannot start, and the host never saw two messages under one number.
+    #[test]
+    fn second_sim_backend_after_a_busy_deadline_cannot_reuse_the_seqno() {
+        for gen in [Generation::Seed, Generation::Merged] {
+            let p = platform_gen(gen);
+            let mut first = SimBackend::on(p.clone(), 0, RetryPolicy::default()).unwrap();
+            ask(&mut first, 1).unwrap();
+            p.update_faults(|f| f.busy = snp_sim::faults::Repeat::Always);
+            let e = ask(&mut first, 2).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    BackendError::BusyTimeout {
+                        backend: BackendKind::Sim,
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            assert_eq!(p.guest_vmpck(0), Some([0; 32]));
+            assert_eq!(p.secrets_message_count(0), Some(4), "seqno 3 skipped");
+            p.set_faults(snp_sim::faults::Faults::default());
+            let second = SimBackend::on(p.clone(), 0, RetryPolicy::default());
+            assert!(
+                matches!(second, Err(BackendError::VmpckDisabled { .. })),
+                "{second:?}"
+            );
+            assert!(matches!(
+                ask(&mut first, 3),
+                Err(BackendError::VmpckDisabled { .. })
+            ));
+            assert_eq!(p.seqno_reuses(), vec![]);
+        }
+    }
+
+    /// Backends on a shared platform continue from the count in the secrets page, whichever of
+    /// them (or the simulated `/dev/sev-guest`) used the key last.
+    #[test]
+    fn sim_backends_on_a_shared_platform_continue_from_the_secrets_page() {
+        let p = platform_gen(Generation::Merged);
+        let mut a = SimBackend::on(p.clone(), 0, RetryPolicy::default()).unwrap();
+        let mut b = SimBackend::on(p.clone(), 0, RetryPolicy::default()).unwrap();
+        ask(&mut a, 1).unwrap();
+        ask(&mut b, 2).unwrap();
+        ask(&mut a, 3).unwrap();
+        let (mut dev, _) = sev_guest_on(p.clone(), 0, 1).unwrap();
+        dev.get_ext_report(&ReportRequest::default()).unwrap();
+        drop(a);
+        let mut c = SimBackend::on(p.clone(), 0, RetryPolicy::default()).unwrap();
+        ask(&mut c, 4).unwrap();
+        assert_eq!(p.secrets_message_count(0), p.firmware_message_count(0));
+        assert_eq!(p.firmware_message_count(0), Some(10));
+        assert_eq!(p.seqno_reuses(), vec![]);
+        assert_eq!(p.counters().seqno_violations, 0);
+    }
+
+    /// Every way the GHCB driver loses a key zeroes it in the simulated secrets page.
+    #[test]
+    fn every_wipe_cause_zeroes_the_simulated_secrets_page() {
+        use snp_sim::faults::{Faults, Repeat};
+        let causes: Vec<(&str, Faults)> = vec![
+            (
+                "generic VMM error",
+                Faults {
+                    generic_vmm_error: Repeat::Times(1),
+                    ..Faults::default()
+                },
+            ),
+            (
+                "firmware error",
+                Faults {
+                    fw_error: Some((0x13, Repeat::Times(1))),
+                    ..Faults::default()
+                },
+            ),
+            (
+                "GHCB-level rejection",
+                Faults {
+                    ghcb_reject: Repeat::Times(1),
+                    ..Faults::default()
+                },
+            ),
+            (
+                "tampered response",
+                Faults {
+                    tamper_tag: Repeat::Times(1),
+                    ..Faults::default()
+                },
+            ),
+            (
+                "replayed response",
+                Faults {
+                    replay_response: Repeat::Times(1),
+                    ..Faults::default()
+                },
+            ),
+            (
+                "BUSY past the deadline",
+                Faults {
+                    busy: Repeat::Always,
+                    ..Faults::default()
+                },
+            ),
+            (
+                "forwarded, then BUSY",
+                Faults {
+                    forwarded_then_busy: Repeat::Times(1),
+                    ..Faults::default()
+                },
+            ),
+            (
+                "forwarded, then INVALID_LEN",
+                Faults {
+                    forwarded_then_invalid_len: Repeat::Times(1),
+                    ..Faults::default()
+                },
+            ),
+            (
+                "forwarded, then an error",
+                Faults {
+                    forwarded_then_error: Some((u64::MAX << 32, Repeat::Times(1))),
+                    ..Faults::default()
+                },
+            ),
+            (
+                "KVM_RUN failed (bogus VMM completion)",
+                Faults {
+                    bogus_completion: Repeat::Times(1),
+                    ..Faults::default()
+                },
+            ),
+        ];
+        for (what, faults) in causes {
+            let p = platform_gen(Generation::Merged);
+            let mut b = SimBackend::on(p.clone(), 0, RetryPolicy::default()).unwrap();
+            // One good request first, so the replay has something to replay.
+            ask(&mut b, 1).unwrap();
+            p.set_faults(faults);
+            let e = ask(&mut b, 2).unwrap_err();
+            assert!(e.is_key_disabled(), "{what}: {e:?}");
+            assert_eq!(
+                p.guest_vmpck(0),
+                Some([0; 32]),
+                "{what}: key left in the secrets page"
+            );
+            assert_eq!(p.seqno_reuses(), vec![], "{what}");
+        }
+    }
+
+    /// Host error vs firmware error, in each generation's own encoding, on the sim path.
+    #[test]
+    fn both_kvm_generations_classify_host_and_firmware_errors() {
+        use snp_sim::faults::{Faults, Repeat};
+        for gen in [Generation::Seed, Generation::Merged] {
+            let p = platform_gen(gen);
+            p.set_faults(Faults {
+                fw_error: Some((0x13, Repeat::Times(1))),
+                ..Faults::default()
+            });
+            let mut b = SimBackend::on(p.clone(), 0, RetryPolicy::default()).unwrap();
+            let e = ask(&mut b, 1).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    BackendError::Firmware {
+                        fw: snp_ghcb::exit::FwStatus::HwErrorPlatform,
+                        ..
+                    }
+                ),
+                "{gen:?}: {e:?}"
+            );
+            let p = platform_gen(gen);
+            p.set_faults(Faults {
+                generic_vmm_error: Repeat::Times(1),
+                ..Faults::default()
+            });
+            let mut b = SimBackend::on(p.clone(), 0, RetryPolicy::default()).unwrap();
+            let e = ask(&mut b, 1).unwrap_err();
+            assert!(
+                matches!(e, BackendError::HostError { .. }),
+                "{gen:?}: {e:?}"
+            );
+        }
+    }
+
     #[test]
     fn open_sim_builds_a_platform() {
         let opts = super::super::BackendOptions::default();

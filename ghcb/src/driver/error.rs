@@ -71,6 +71,10 @@ pub enum WipeReason {
     /// do).
     #[error("the host stayed BUSY: {0}")]
     HostStayedBusy(RetryError),
+    /// The key's home ([`super::VmpckStore`]) no longer holds it: another user of the same
+    /// guest wiped it.
+    #[error("the key was wiped in its home (the secrets page) by another user")]
+    KeyGoneFromStore,
 }
 
 /// Errors of the guest driver. Each message says what happened to the key and what to do.

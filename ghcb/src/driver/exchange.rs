@@ -134,10 +134,22 @@ impl<V: Vmgexit, C: Clock, S: VmpckStore> GuestDriver<V, C, S> {
         msg_type: MsgType,
         payload: &[u8],
     ) -> Result<Sealed, DriverError> {
-        let slot = &self.slots[id.get() as usize];
-        if slot.key.is_none() {
+        if self.slots[id.get() as usize].key.is_none() {
             return Err(DriverError::NoKey { id: id.get() });
         }
+        // The home is the truth: another driver on the same guest may have used the key since
+        // (its count is then ahead of ours) or wiped it.
+        match self.store.load(id) {
+            None => return Err(self.wipe(id, WipeReason::KeyGoneFromStore)),
+            Some((_, stored)) => {
+                let slot = &mut self.slots[id.get() as usize];
+                if stored > slot.count {
+                    slot.count = stored;
+                    slot.last_sealed = slot.last_sealed.max(stored);
+                }
+            }
+        }
+        let slot = &self.slots[id.get() as usize];
         // `count` can come from the caller (a secrets page), so it may be anything.
         let seqno = slot
             .count

@@ -946,6 +946,92 @@ fn a_driver_recreated_after_a_crash_never_reuses_the_exposed_seqno() {
     d.platform().assert_no_seqno_reuse();
 }
 
+/// One fake host shared by several drivers (several agents on one guest).
+#[derive(Clone)]
+struct SharedHost(Rc<core::cell::RefCell<Host>>);
+
+impl Vmgexit for SharedHost {
+    fn alloc_shared(&mut self, npages: usize) -> Result<Gpa, PlatformError> {
+        self.0.borrow_mut().alloc_shared(npages)
+    }
+    fn free_shared(&mut self, gpa: Gpa, npages: usize) {
+        self.0.borrow_mut().free_shared(gpa, npages)
+    }
+    fn write_shared(&mut self, gpa: Gpa, data: &[u8]) -> Result<(), PlatformError> {
+        self.0.borrow_mut().write_shared(gpa, data)
+    }
+    fn read_shared(&mut self, gpa: Gpa, out: &mut [u8]) -> Result<(), PlatformError> {
+        self.0.borrow_mut().read_shared(gpa, out)
+    }
+    fn vmgexit(&mut self, ghcb: &mut Ghcb) -> Result<(), PlatformError> {
+        self.0.borrow_mut().vmgexit(ghcb)
+    }
+    fn msr_exchange(&mut self, value: u64) -> Result<u64, PlatformError> {
+        self.0.borrow_mut().msr_exchange(value)
+    }
+}
+
+/// One secrets page shared by several drivers.
+#[derive(Clone)]
+struct SharedPage(Rc<core::cell::RefCell<[u8; PAGE_SIZE]>>);
+
+impl VmpckStore for SharedPage {
+    fn load(&mut self, id: VmpckId) -> Option<(Vmpck, u64)> {
+        SecretsPage(&mut self.0.borrow_mut()).load(id)
+    }
+    fn persist_count(&mut self, id: VmpckId, count: u64) -> Result<(), StoreError> {
+        SecretsPage(&mut self.0.borrow_mut()).persist_count(id, count)
+    }
+    fn wipe_key(&mut self, id: VmpckId) {
+        SecretsPage(&mut self.0.borrow_mut()).wipe_key(id)
+    }
+}
+
+/// Two live drivers on one guest (one secrets page): each continues from the count the other
+/// left in the page instead of its own stale one, and a key one of them wiped stops the other
+/// before it sends anything.
+#[test]
+fn two_drivers_on_one_secrets_page_share_the_count_and_the_wipe() {
+    let host = SharedHost(Rc::new(core::cell::RefCell::new(Host::new(0))));
+    let page = SharedPage(Rc::new(core::cell::RefCell::new(secrets_page_with_key(0))));
+    let open = || {
+        GuestDriver::open(
+            host.clone(),
+            page.clone(),
+            TestClock::default(),
+            RetryPolicy::default(),
+            VmpckId::ZERO,
+        )
+        .unwrap()
+    };
+    let (mut a, mut b) = (open(), open());
+    check_report(&a.get_report(&req(1)).unwrap(), 1);
+    check_report(&b.get_report(&req(2)).unwrap(), 2);
+    check_report(&a.get_report(&req(3)).unwrap(), 3);
+    assert_eq!(host.0.borrow().seqnos(), vec![(G, 1), (G, 3), (G, 5)]);
+    // B's key is wiped (a generic error); A must not send under it any more.
+    host.0.borrow_mut().script.push_back(Fault::Generic);
+    assert!(matches!(
+        b.get_report(&req(4)),
+        Err(DriverError::Wiped { .. })
+    ));
+    let sent = host.0.borrow().sent.len();
+    assert_eq!(
+        a.get_report(&req(5)).unwrap_err(),
+        DriverError::Wiped {
+            id: 0,
+            reason: WipeReason::KeyGoneFromStore
+        }
+    );
+    assert_eq!(
+        host.0.borrow().sent.len(),
+        sent,
+        "nothing sent under a wiped key"
+    );
+    drop((a, b));
+    host.0.borrow().assert_no_seqno_reuse();
+}
+
 /// A host that once asked for a huge buffer does not keep every later request at that size: the
 /// hint decays to the table the host actually served (here 1 page), but not below the policy's
 /// cold-start size (4 pages by default; 1 here).
