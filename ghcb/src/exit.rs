@@ -19,6 +19,10 @@ pub const INVALID_LEN: u64 = 1 << 32;
 pub const BUSY: u64 = 2 << 32;
 /// SW_EXITINFO2 KVM uses for a generic VMM failure (`~0U << 32`).
 pub const GENERIC: u64 = 0xFFFF_FFFF_0000_0000;
+/// SW_EXITINFO2 of the seed's generic error (`SNP_GUEST_VMM_ERR_GENERIC = BIT(31)` in the v15
+/// series, also `KVM_USER_VMGEXIT_REQ_CERTS_ERROR_GENERIC`, which the seed passes through
+/// unchanged). The seed also reports a *firmware* failure as `SEED_GENERIC | fw_err`.
+pub const SEED_GENERIC: u64 = 0x8000_0000_0000_0000;
 /// SW_EXITINFO2 Linux reports when the firmware was never called (`SEV_RET_NO_FW_CALL`, all ones).
 pub const NO_FW_CALL: u64 = u64::MAX;
 
@@ -33,6 +37,8 @@ pub enum VmmError {
     Busy,
     /// 0xFFFF_FFFF: generic VMM failure (KVM's `SNP_GUEST_VMM_ERR_GENERIC`).
     Generic,
+    /// 0x8000_0000: the seed generation's generic error (`BIT(31)`), see [`SEED_GENERIC`].
+    SeedGeneric,
     /// Any other value.
     Other(u32),
 }
@@ -45,6 +51,7 @@ impl VmmError {
             1 => VmmError::InvalidLen,
             2 => VmmError::Busy,
             0xFFFF_FFFF => VmmError::Generic,
+            0x8000_0000 => VmmError::SeedGeneric,
             v => VmmError::Other(v),
         }
     }
@@ -56,6 +63,7 @@ impl VmmError {
             VmmError::InvalidLen => 1,
             VmmError::Busy => 2,
             VmmError::Generic => 0xFFFF_FFFF,
+            VmmError::SeedGeneric => 0x8000_0000,
             VmmError::Other(v) => v,
         }
     }
@@ -199,6 +207,7 @@ impl fmt::Display for VmmError {
             VmmError::InvalidLen => f.write_str("INVALID_LEN (1)"),
             VmmError::Busy => f.write_str("BUSY (2)"),
             VmmError::Generic => f.write_str("GENERIC (0xffffffff)"),
+            VmmError::SeedGeneric => f.write_str("GENERIC of the seed KVM interface (0x80000000)"),
             VmmError::Other(v) => write!(f, "unknown VMM error {v:#x}"),
         }
     }
@@ -248,6 +257,27 @@ impl ExitInfo2 {
     /// Exactly BUSY (firmware bits zero); see [`ExitInfo2::is_invalid_len`].
     pub const fn is_busy(self) -> bool {
         self.to_u64() == BUSY
+    }
+
+    /// The firmware's status when this answer reports a *firmware* failure: a non-zero firmware
+    /// half with no VMM error (what merged KVM returns) or behind KVM's generic error (what the
+    /// seed returns: `GENERIC << 32 | fw_err`, with either generic value). `None` for success and
+    /// for host (VMM) errors — a VMM error with a zero firmware half, any other VMM value, or
+    /// Linux's `NO_FW_CALL` all-ones — which the firmware never saw as far as the host says.
+    pub const fn firmware_error(self) -> Option<FwStatus> {
+        match (self.vmm, self.fw) {
+            (_, FwStatus::Success) | (_, FwStatus::NoFirmwareCall) => None,
+            (VmmError::None, fw) | (VmmError::Generic, fw) | (VmmError::SeedGeneric, fw) => {
+                Some(fw)
+            }
+            _ => None,
+        }
+    }
+
+    /// A host (VMM) error: neither success nor a firmware failure
+    /// ([`ExitInfo2::firmware_error`]).
+    pub const fn is_host_error(self) -> bool {
+        !self.is_success() && self.firmware_error().is_none()
     }
 }
 
@@ -407,6 +437,35 @@ mod tests {
             HvResponse::from_exit_info(7, 0),
             HvResponse::Other { .. }
         ));
+    }
+
+    #[test]
+    fn host_and_firmware_errors_of_both_kvm_generations() {
+        let fw = FwStatus::InvalidParam;
+        // Merged KVM: a firmware failure is the status alone; its generic error has none.
+        assert_eq!(ExitInfo2::from_u64(0x16).firmware_error(), Some(fw));
+        assert!(ExitInfo2::from_u64(GENERIC).is_host_error());
+        // Seed: the VMM's generic `ret` arrives as bit 63; a firmware failure carries it too.
+        let seed_generic = ExitInfo2::from_u64(SEED_GENERIC);
+        assert_eq!(seed_generic.vmm, VmmError::SeedGeneric);
+        assert!(seed_generic.is_host_error());
+        assert_eq!(
+            ExitInfo2::from_u64(SEED_GENERIC | 0x16).firmware_error(),
+            Some(fw)
+        );
+        assert_eq!(
+            ExitInfo2::from_u64(GENERIC | 0x16).firmware_error(),
+            Some(fw)
+        );
+        // A buggy seed VMM's ret of 22 reaches the guest verbatim: a host error.
+        assert!(ExitInfo2::from_u64(22 << 32).is_host_error());
+        assert!(ExitInfo2::from_u64((22 << 32) | 0x16).is_host_error());
+        // INVALID_LEN / BUSY / NO_FW_CALL are host answers, success is neither.
+        for v in [INVALID_LEN, BUSY, NO_FW_CALL] {
+            assert!(ExitInfo2::from_u64(v).is_host_error(), "{v:#x}");
+        }
+        assert!(!ExitInfo2::SUCCESS.is_host_error());
+        assert_eq!(ExitInfo2::SUCCESS.firmware_error(), None);
     }
 
     proptest! {

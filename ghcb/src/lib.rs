@@ -13,7 +13,8 @@
 //! | [`message`] | the SNP guest message: header, AES-256-GCM [`message::seal`]/[`message::open`] |
 //! | [`payload`] | MSG_REPORT_REQ/RSP and MSG_KEY_REQ/RSP |
 //! | [`retry`] | the one retry policy (sans-I/O [`retry::RetryState`], injected [`retry::Clock`]) |
-//! | [`driver`] | the [`driver::Vmgexit`] platform trait and the [`driver::GuestDriver`] |
+//! | [`secrets`] | the secrets page layout (VMPCKs, OS-area message counts) |
+//! | [`driver`] | the [`driver::Vmgexit`] platform trait, the [`driver::VmpckStore`] key home and the [`driver::GuestDriver`] |
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -28,3 +29,4 @@ pub mod msr;
 pub mod page;
 pub mod payload;
 pub mod retry;
+pub mod secrets;

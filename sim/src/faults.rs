@@ -102,8 +102,19 @@ pub struct Faults {
     /// Rate limit on guest requests.
     pub throttle: Option<Throttle>,
     /// A buggy VMM completes REQ_CERTS with `ret` = 22 (EINVAL): merged KVM refuses it
-    /// (`KVM_RUN` fails, the guest is not resumed); the seed treats it as a generic error.
+    /// (`KVM_RUN` fails, the guest is not resumed); the seed passes it to the guest verbatim
+    /// (`22 << 32`).
     pub bogus_completion: Repeat,
+    // issue 16: lying hosts. The host forwards the request to the firmware (which consumes it
+    // and advances its count, the response lands in the guest's page) and then tells the guest
+    // it did not: a guest that believes the claim and reuses the sequence number for another
+    // message reuses an AES-GCM IV.
+    /// After forwarding, answer BUSY.
+    pub forwarded_then_busy: Repeat,
+    /// After forwarding, answer INVALID_LEN (RBX = one page more than offered).
+    pub forwarded_then_invalid_len: Repeat,
+    /// After forwarding, answer this SW_EXITINFO2 (e.g. the generic VMM error).
+    pub forwarded_then_error: Option<(u64, Repeat)>,
 }
 
 /// Sliding-window bookkeeping for [`Throttle`].

@@ -26,4 +26,6 @@ pub mod kvm;
 pub mod memory;
 pub mod pki;
 pub mod platform;
+pub mod secrets;
 pub mod vmm;
+pub mod wirelog;

@@ -15,9 +15,7 @@ use snp_certs::product::Product;
 use snp_certs::table::{CertTableBuilder, EntryKind};
 use snp_certs::tcb::Tcb;
 use snp_ghcb::driver::PlatformError;
-use snp_ghcb::exit::{
-    GhcbErr, BUSY, GENERIC, INVALID_LEN, SNP_EXTENDED_GUEST_REQUEST, SNP_GUEST_REQUEST,
-};
+use snp_ghcb::exit::{GhcbErr, BUSY, INVALID_LEN, SNP_EXTENDED_GUEST_REQUEST, SNP_GUEST_REQUEST};
 use snp_ghcb::message::MsgType;
 use snp_ghcb::page::{Field, Ghcb};
 
@@ -30,7 +28,9 @@ use crate::firmware::{
 use crate::kvm::{merged, seed, CertsDecision, Generation};
 use crate::memory::{Gpa, GuestMemory, MemoryError, DEFAULT_MAX_PAGES, PAGE_SIZE};
 use crate::pki::{PkiError, SimRoots};
+use crate::secrets::{self, SimSecretsStore};
 use crate::vmm::{ServeFaults, Vmm, VmmConfig, DEFAULT_CERTS_TIMEOUT};
+use crate::wirelog::WireLog;
 
 /// Errors building or operating the platform (host side; guests see GHCB answers instead).
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +161,7 @@ impl SimPlatformBuilder {
     /// Boot the platform and launch the guest.
     pub fn build(self) -> Result<SimPlatform, SimError> {
         let mut fw = Firmware::new(self.fw)?;
+        let secrets = secrets::launch_page(&self.guest.vmpcks);
         let guest = fw.launch(self.guest);
         let (tmp, blob_path) = match self.certs {
             CertsSource::TempFile => {
@@ -198,6 +199,8 @@ impl SimPlatformBuilder {
                 blob_path,
                 generation: self.generation,
                 events: Mutex::new(VecDeque::new()),
+                secrets: Mutex::new(secrets),
+                wire: Mutex::new(WireLog::default()),
                 _tmp: tmp,
             }),
         })
@@ -248,6 +251,10 @@ struct Inner {
     blob_path: Option<PathBuf>,
     generation: Generation,
     events: Mutex<VecDeque<HostEvent>>,
+    /// The guest's secrets page (VMPCKs and the OS area's message counts).
+    secrets: Mutex<Box<Page>>,
+    /// Every guest message the host saw, to detect (VMPCK, sequence number) reuse.
+    wire: Mutex<WireLog>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -368,13 +375,38 @@ impl SimPlatform {
     pub fn roots(&self) -> Result<SimRoots, SimError> {
         Ok(SimRoots::for_product(self.product())?)
     }
-    /// The guest's VMPCK `id` as its secrets page holds it.
+    /// The guest's VMPCK `id` as its secrets page holds it now (all zero once a guest driver
+    /// wiped it); `None` for an id above 3.
     pub fn guest_vmpck(&self, id: u8) -> Option<[u8; 32]> {
-        lock(&self.inner.fw)
-            .guest_config(self.inner.guest)?
-            .vmpcks
-            .get(usize::from(id))
-            .copied()
+        let id = snp_ghcb::message::VmpckId::new(id).ok()?;
+        Some(self.with_secrets(|s| s.vmpck(id)))
+    }
+    /// The message count of VMPCK `id` in the secrets page's OS area (what the next driver
+    /// continues from); `None` for an id above 3.
+    pub fn secrets_message_count(&self, id: u8) -> Option<u64> {
+        let id = snp_ghcb::message::VmpckId::new(id).ok()?;
+        Some(u64::from(self.with_secrets(|s| s.msg_seqno(id))))
+    }
+    /// A copy of the guest's secrets page.
+    pub fn secrets_page(&self) -> Page {
+        **lock(&self.inner.secrets)
+    }
+    /// The guest's secrets page as the home of its VMPCKs, for a guest driver.
+    pub fn vmpck_store(&self) -> SimSecretsStore {
+        SimSecretsStore::new(self.clone())
+    }
+    /// Run `f` on the guest's secrets page.
+    pub(crate) fn with_secrets<R>(
+        &self,
+        f: impl FnOnce(&mut snp_ghcb::secrets::SecretsPage<'_>) -> R,
+    ) -> R {
+        let mut page = lock(&self.inner.secrets);
+        f(&mut snp_ghcb::secrets::SecretsPage(&mut page))
+    }
+    /// Every (VMPCK, sequence number) under which the host saw two *different* messages (an
+    /// AES-GCM IV reuse), in the order found. Identical re-sends (BUSY) are not reuse.
+    pub fn seqno_reuses(&self) -> Vec<(u8, u64)> {
+        lock(&self.inner.wire).reuses().to_vec()
     }
     /// The firmware's message count for VMPCK `id` (last response sequence number).
     pub fn firmware_message_count(&self, id: u8) -> Option<u64> {
@@ -509,9 +541,14 @@ impl SimPlatform {
         if !vm.mem.is_mapped(resp_gpa, PAGE_SIZE) {
             return malformed(ghcb, GhcbErr::InvalidInput, c);
         }
+        lock(&inner.wire).record(&req);
 
-        // KVM reads the plaintext MSG_TYPE to decide whether certificates are involved.
-        let wants_certs = ext && MsgType::from_u8(req[0x34]) == MsgType::ReportReq;
+        // What merged reads the plaintext MSG_TYPE to decide whether certificates are involved;
+        // the seed exits to the VMM for every extended request.
+        let wants_certs = ext
+            && inner
+                .generation
+                .exits_for_certs(MsgType::from_u8(req[0x34]));
         let mut completion: Option<Generation> = None;
         if wants_certs {
             if !ghcb.is_valid(Field::Rax) || !ghcb.is_valid(Field::Rbx) {
@@ -565,8 +602,8 @@ impl SimPlatform {
                     }
                     exit.complete().map_err(|e| {
                         tracing::error!(error = %e, "simulated KVM refused the VMM completion");
-                        PlatformError::ExitFailed(
-                            "KVM_RUN failed with EINVAL: invalid REQ_CERTS completion from the VMM",
+                        PlatformError::HostRunFailed(
+                            "KVM_RUN failed with EINVAL: the VMM completed REQ_CERTS with an invalid ret",
                         )
                     })?
                 }
@@ -581,7 +618,7 @@ impl SimPlatform {
                     return answer(ghcb, INVALID_LEN, c);
                 }
                 CertsDecision::Busy => return answer(ghcb, BUSY, c),
-                CertsDecision::Generic => return answer(ghcb, GENERIC, c),
+                CertsDecision::Fail(exitinfo2) => return answer(ghcb, exitinfo2, c),
             }
         } else if ext && ghcb.is_valid(Field::Rax) && !ghcb.rax().is_multiple_of(PAGE_SIZE as u64) {
             return malformed(ghcb, GhcbErr::InvalidInput, c);
@@ -598,6 +635,7 @@ impl SimPlatform {
         };
         let tamper = fs.faults.tamper_tag.fire();
         let replay = fs.faults.replay_response.fire();
+        let lie = Lie::decide(&mut fs.faults);
         drop(fs);
         self.event(HostEvent::FirmwareRequest {
             under_lock: vm.vmm.holds_lock(),
@@ -649,10 +687,50 @@ impl SimPlatform {
             FwOutcome::Error(status) => {
                 Counters::bump(&c.fw_errors);
                 ghcb.set_sw_exit_info_1(0);
-                ghcb.set_sw_exit_info_2(u64::from(status.to_u32()));
+                ghcb.set_sw_exit_info_2(inner.generation.firmware_failure(status.to_u32()));
             }
         }
-        Ok(())
+        match lie {
+            None => Ok(()),
+            Some(lie) => {
+                tracing::warn!(
+                    ?lie,
+                    "lying host: the firmware saw the request, the guest is told otherwise"
+                );
+                match lie {
+                    Lie::Busy => answer(ghcb, BUSY, c),
+                    Lie::InvalidLen => {
+                        ghcb.set_rbx(ghcb.rbx().saturating_add(1));
+                        answer(ghcb, INVALID_LEN, c)
+                    }
+                    Lie::Error(v) => answer(ghcb, v, c),
+                }
+            }
+        }
+    }
+}
+
+/// What a lying host tells the guest after it forwarded the request to the firmware.
+#[derive(Debug, Clone, Copy)]
+enum Lie {
+    Busy,
+    InvalidLen,
+    Error(u64),
+}
+
+impl Lie {
+    /// The lie the faults ask for this time (consumes their counts).
+    fn decide(f: &mut Faults) -> Option<Lie> {
+        if f.forwarded_then_busy.fire() {
+            return Some(Lie::Busy);
+        }
+        if f.forwarded_then_invalid_len.fire() {
+            return Some(Lie::InvalidLen);
+        }
+        match f.forwarded_then_error.as_mut() {
+            Some((v, rep)) => rep.fire().then_some(Lie::Error(*v)),
+            None => None,
+        }
     }
 }
 

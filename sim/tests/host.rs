@@ -13,7 +13,7 @@ use snp_certs::roots::TrustAnchors;
 use snp_certs::table::CertTable;
 use snp_certs::tcb::Tcb;
 use snp_certs::verify::{Endorsements, Verifier};
-use snp_ghcb::exit::{FwStatus, BUSY, GENERIC, INVALID_LEN};
+use snp_ghcb::exit::{ExitInfo2, FwStatus, BUSY, GENERIC, INVALID_LEN, SEED_GENERIC};
 use snp_ghcb::message::MessageError;
 use snp_sim::faults::{Faults, NoCerts, Repeat, Throttle};
 use snp_sim::kvm::Generation;
@@ -73,6 +73,8 @@ fn extended_request_serves_certs_and_report_verifies_with_sim_roots() {
     }
 }
 
+/// The guest sees the same kinds of answer from both generations; the bits differ only where the
+/// seed's own encodings do (`seed_generation_encodings_exactly`).
 #[test]
 fn seed_and_merged_give_identical_guest_answers() {
     let scenarios: Vec<(&str, u64, Faults)> = vec![
@@ -84,14 +86,6 @@ fn seed_and_merged_give_identical_guest_answers() {
             4,
             Faults {
                 busy: Repeat::Always,
-                ..Default::default()
-            },
-        ),
-        (
-            "generic",
-            4,
-            Faults {
-                generic_vmm_error: Repeat::Always,
                 ..Default::default()
             },
         ),
@@ -284,12 +278,74 @@ fn fault_busy_times_and_always() {
 
 #[test]
 fn fault_generic_vmm_error() {
-    for gen in GENS {
+    for (gen, want) in [
+        (Generation::Seed, SEED_GENERIC),
+        (Generation::Merged, GENERIC),
+    ] {
         let p = platform(Product::Milan, gen);
         let g = RawGuest::new(&p, 0);
         p.update_faults(|f| f.generic_vmm_error = Repeat::Times(1));
-        assert_eq!(ext(&g, 1, 4).info2, GENERIC);
+        assert_eq!(ext(&g, 1, 4).info2, want, "{gen:?}");
+        assert!(ExitInfo2::from_u64(want).is_host_error());
         assert_eq!(ext(&g, 1, 4).info2, 0);
+    }
+}
+
+/// Issue 16: the seed's exact encodings. The VMM's `ret` reaches the guest unchanged in the upper
+/// 32 bits (its generic `1 << 31` as `0x8000_0000_0000_0000`, a buggy 22 as `22 << 32`); a
+/// firmware failure is `GENERIC(1 << 31) << 32 | fw_err`; merged answers KVM's generic and the
+/// bare `fw_err`. Both classify the same way (host error vs firmware error).
+#[test]
+fn seed_generation_encodings_exactly() {
+    let fw = FwStatus::HwErrorPlatform.to_u32();
+    for (gen, generic, fw_failure) in [
+        (
+            Generation::Seed,
+            0x8000_0000_0000_0000u64,
+            0x8000_0000_0000_0000 | u64::from(fw),
+        ),
+        (Generation::Merged, 0xFFFF_FFFF_0000_0000, u64::from(fw)),
+    ] {
+        let p = platform(Product::Genoa, gen);
+        let g = RawGuest::new(&p, 0);
+        p.update_faults(|f| f.generic_vmm_error = Repeat::Times(1));
+        let a = ext(&g, 1, 4);
+        assert_eq!(a.info2, generic, "{gen:?}: generic VMM error");
+        assert!(ExitInfo2::from_u64(a.info2).is_host_error());
+        // A firmware failure, on the extended and on the plain path.
+        for certs in [Some(4), None] {
+            p.update_faults(|f| f.fw_error = Some((fw, Repeat::Times(1))));
+            let page = g.seal(1, &report_req(0, 0));
+            let a = match certs {
+                Some(n) => g.send(&page, Some((g.p.alloc_shared(n as usize).unwrap(), n))),
+                None => g.send(&page, None),
+            };
+            assert_eq!(a.info2, fw_failure, "{gen:?}: firmware failure ({certs:?})");
+            assert_eq!(
+                ExitInfo2::from_u64(a.info2).firmware_error(),
+                Some(FwStatus::HwErrorPlatform)
+            );
+        }
+    }
+}
+
+/// The seed exits to the VMM for every extended request; what merged reads MSG_TYPE first and
+/// exits only for MSG_REPORT_REQ.
+#[test]
+fn seed_exits_to_the_vmm_for_every_extended_request() {
+    for (gen, served) in [(Generation::Seed, 1), (Generation::Merged, 0)] {
+        let p = platform(Product::Milan, gen);
+        let g = RawGuest::new(&p, 0);
+        let mut page = g.seal(1, &report_req(0, 0));
+        page[0x34] = snp_ghcb::message::MsgType::KeyReq.to_u8();
+        let gpa = p.alloc_shared(4).unwrap();
+        let a = g.send(&page, Some((gpa, 4)));
+        assert_eq!(p.counters().certs_served, served, "{gen:?}");
+        assert_eq!(
+            CertTable::parse(&a.certs).is_ok_and(|t| t.vcek().is_some()),
+            served == 1,
+            "{gen:?}"
+        );
     }
 }
 
@@ -488,6 +544,7 @@ fn bogus_vmm_completion_refused_by_merged_kvm_generic_on_seed() {
     let p = platform(Product::Milan, Generation::Seed);
     let g = RawGuest::new(&p, 0);
     p.update_faults(|f| f.bogus_completion = Repeat::Times(1));
-    assert_eq!(ext(&g, 1, 4).info2, GENERIC);
+    // The seed hands the VMM's ret to the guest verbatim.
+    assert_eq!(ext(&g, 1, 4).info2, 22 << 32);
     assert_eq!(p.counters().fw_requests, 0);
 }

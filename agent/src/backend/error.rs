@@ -159,12 +159,12 @@ pub enum BackendError {
         detail: Option<String>,
     },
 
-    /// The host stayed busy past the retry policy's bounds (in-process GHCB driver). The key is
-    /// kept and the unanswered message is re-sent first on the next request.
+    /// The host stayed busy past a retry bound while the key is kept. The in-process GHCB
+    /// driver no longer produces this (issue 16: BUSY past its deadline wipes the key and is
+    /// [`BackendError::BusyTimeout`]); kept for callers that match on it.
     #[error(
         "the host stayed busy (BUSY answers: a throttling hypervisor or a locked certificate blob) via the {backend} \
-         backend: {detail}. The VMPCK is kept and the unanswered message is re-sent first on the next request; \
-         a longer retry deadline may also help"
+         backend: {detail}; a longer retry deadline may help"
     )]
     HostBusy {
         /// Which backend.

@@ -18,7 +18,7 @@
 //! - a bad VMPL / key selection is `status` 0x16 / 0x27 inside a successful response.
 
 use nix::errno::Errno;
-use snp_ghcb::exit::{ExitInfo2, FwStatus, VmmError};
+use snp_ghcb::exit::{ExitInfo2, FwStatus};
 use snp_ghcb::payload::{ReportReq, KEY_SEL_DEFAULT, REPORT_REQ_SIZE};
 use tracing::{debug, warn};
 
@@ -273,18 +273,18 @@ fn check_ioctl(r: IoctlReturn, status: KernelStatus, certs_len: u32) -> Result<(
         }),
         (_, Some(Errno::EIO)) => {
             let e = ExitInfo2::from_u64(exitinfo2);
-            match (e.vmm, e.fw) {
-                (VmmError::None, FwStatus::Success) => Err(BackendError::Ioctl { status }),
-                (VmmError::None, fw) if fw != FwStatus::NoFirmwareCall => {
-                    Err(BackendError::Firmware {
-                        backend,
-                        fw,
-                        status: Some(status),
-                    })
-                }
-                (vmm, _) => Err(BackendError::HostError {
+            // Both KVM generations: merged returns a firmware failure as `fw_err`, the seed as
+            // `GENERIC(1 << 31) << 32 | fw_err`; a VMM half with no firmware code is the host's.
+            match e.firmware_error() {
+                _ if e.is_success() => Err(BackendError::Ioctl { status }),
+                Some(fw) => Err(BackendError::Firmware {
                     backend,
-                    detail: format!("VMM error {vmm}"),
+                    fw,
+                    status: Some(status),
+                }),
+                None => Err(BackendError::HostError {
+                    backend,
+                    detail: format!("VMM error {}", e.vmm),
                     status: Some(status),
                 }),
             }

@@ -2,7 +2,12 @@
 //!
 //! [`SimBackend`] is `--backend sim`: the in-process simulated platform reached through the
 //! `snp-ghcb` guest driver — the same no_std driver and retry policy firmware code would use, over
-//! the simulator's [`GhcbFace`]. It is only ever chosen explicitly.
+//! the simulator's [`GhcbFace`], with the simulated guest's secrets page as the home of its VMPCK
+//! and message count ([`SimSecretsStore`]). It is only ever chosen explicitly.
+//!
+//! Because the count lives in the secrets page, any number of `SimBackend`s (and the simulated
+//! `/dev/sev-guest`) on one [`SimPlatform`] continue from one another's counts, and a key one of
+//! them wiped is gone for all of them — as for drivers sharing a real guest.
 //!
 //! [`SimDeviceIoctl`] is the [`GuestIoctl`] that hands the `/dev/sev-guest` backend's buffers to
 //! the simulator's model of the Linux driver, so the real ioctl marshalling is exercised with
@@ -13,8 +18,7 @@ use std::time::Duration;
 
 use snp_certs::product::Product;
 use snp_ghcb::driver::{DriverError, GuestDriver, Vmgexit, WipeReason};
-use snp_ghcb::exit::{FwStatus, VmmError};
-use snp_ghcb::message::{Vmpck, VmpckId};
+use snp_ghcb::message::VmpckId;
 use snp_ghcb::payload::{ReportReq, KEY_SEL_DEFAULT};
 use snp_ghcb::retry::{Clock, RetryError, RetryPolicy};
 use snp_sim::clock::ClockRef;
@@ -23,6 +27,7 @@ use snp_sim::face::sev_guest::SevGuestDevice;
 use snp_sim::firmware::GuestConfig;
 use snp_sim::kvm::Generation;
 use snp_sim::platform::SimPlatform;
+use snp_sim::secrets::SimSecretsStore;
 use tracing::info;
 
 use super::error::BackendError;
@@ -87,7 +92,7 @@ impl Clock for SimClock {
 /// `--backend sim`: the `snp-ghcb` guest driver over the simulator's GHCB face (or any
 /// [`Vmgexit`] wrapping it, e.g. a test's wiretap).
 pub struct SimBackend<V: Vmgexit = GhcbFace> {
-    driver: GuestDriver<V, SimClock>,
+    driver: GuestDriver<V, SimClock, SimSecretsStore>,
     platform: SimPlatform,
     certs: Vec<u8>,
 }
@@ -112,7 +117,7 @@ impl SimBackend<GhcbFace> {
         Self::on(platform, settings.vmpck_id, policy)
     }
 
-    /// The guest driver on `platform`, using VMPCK `vmpck_id` with the count the platform's
+    /// The guest driver on `platform`, using VMPCK `vmpck_id` and the count the platform's
     /// secrets page holds for it.
     pub fn on(
         platform: SimPlatform,
@@ -135,13 +140,20 @@ impl<V: Vmgexit> SimBackend<V> {
         let setup =
             |what: &str, e: &dyn std::fmt::Display| BackendError::SimSetup(format!("{what}: {e}"));
         let id = VmpckId::new(vmpck_id).map_err(|e| setup("VMPCK id", &e))?;
-        let key = platform.guest_vmpck(vmpck_id).ok_or_else(|| {
-            BackendError::SimSetup(format!("the simulated guest has no VMPCK{vmpck_id}"))
-        })?;
-        let count = platform.firmware_message_count(vmpck_id).unwrap_or(0);
         let clock = SimClock(platform.clock());
-        let driver = GuestDriver::new(face, clock, policy, id, Vmpck::new(key), count)
-            .map_err(|e| setup("starting the guest driver", &e))?;
+        let driver = GuestDriver::open(face, platform.vmpck_store(), clock, policy, id).map_err(
+            |e| match e {
+                // The secrets page holds zeros: an earlier driver on this guest wiped the key.
+                DriverError::NoKey { id } => BackendError::VmpckDisabled {
+                    backend: BackendKind::Sim,
+                    status: None,
+                    detail: Some(format!(
+                        "VMPCK{id} is zero in the simulated guest's secrets page (wiped by an earlier driver)"
+                    )),
+                },
+                e => setup("starting the guest driver", &e),
+            },
+        )?;
         Ok(SimBackend {
             driver,
             platform,
@@ -157,6 +169,11 @@ impl<V: Vmgexit> SimBackend<V> {
     /// The certificate buffer size (pages) the next request starts with.
     pub fn size_hint_pages(&self) -> usize {
         self.driver.size_hint_pages()
+    }
+
+    /// The message count the driver hands on for its key (what the secrets page holds).
+    pub fn message_count(&self) -> u64 {
+        self.driver.message_count(self.driver.active_vmpck())
     }
 }
 
@@ -220,17 +237,24 @@ fn map_driver_error(e: DriverError) -> BackendError {
             },
         },
         DriverError::Wiped { reason, .. } => match reason {
-            WipeReason::HostError(x) => match (x.vmm, x.fw) {
-                (VmmError::None, fw) if fw != FwStatus::Success => BackendError::Firmware {
+            // Firmware or host, in the encodings of both KVM generations.
+            WipeReason::HostError(x) => match x.firmware_error() {
+                Some(fw) => BackendError::Firmware {
                     backend,
                     fw,
                     status: None,
                 },
-                _ => BackendError::HostError {
+                None => BackendError::HostError {
                     backend,
                     detail: x.to_string(),
                     status: None,
                 },
+            },
+            // Option (a): BUSY past the deadline costs the key, as on Linux.
+            WipeReason::HostStayedBusy(r) => BackendError::BusyTimeout {
+                backend,
+                status: None,
+                detail: Some(r.to_string()),
             },
             WipeReason::BadResponse(m) => BackendError::ResponseRejected {
                 backend,
@@ -343,6 +367,210 @@ mod tests {
         assert_eq!(out.cert_table, p.expected_blob().unwrap());
         assert_eq!(p.counters().fw_requests, 1);
         assert!(!dev.vmpck_disabled());
+    }
+
+    fn platform_gen(gen: Generation) -> SimPlatform {
+        SimPlatform::builder(Product::Milan)
+            .generation(gen)
+            .clock(Arc::new(ManualClock::new()))
+            .build()
+            .unwrap()
+    }
+
+    fn ask(b: &mut SimBackend, tag: u8) -> Result<ExtendedReport, BackendError> {
+        b.get_ext_report(&ReportRequest {
+            report_data: [tag; 64],
+            vmpl: 0,
+        })
+    }
+
+    /// Issue 16's scenario: a host answers BUSY past the deadline, then a second `SimBackend`
+    /// is brought up on the same platform. With the message kept for a later call and the
+    /// count taken from the firmware, the second backend sealed a different plaintext under the
+    /// sequence number the host was holding. Now the first backend wiped the key in the secrets
+    /// page, so the second one cannot start, and the host never saw two messages under one number.
+    #[test]
+    fn second_sim_backend_after_a_busy_deadline_cannot_reuse_the_seqno() {
+        for gen in [Generation::Seed, Generation::Merged] {
+            let p = platform_gen(gen);
+            let mut first = SimBackend::on(p.clone(), 0, RetryPolicy::default()).unwrap();
+            ask(&mut first, 1).unwrap();
+            p.update_faults(|f| f.busy = snp_sim::faults::Repeat::Always);
+            let e = ask(&mut first, 2).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    BackendError::BusyTimeout {
+                        backend: BackendKind::Sim,
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            assert_eq!(p.guest_vmpck(0), Some([0; 32]));
+            assert_eq!(p.secrets_message_count(0), Some(4), "seqno 3 skipped");
+            p.set_faults(snp_sim::faults::Faults::default());
+            let second = SimBackend::on(p.clone(), 0, RetryPolicy::default());
+            assert!(
+                matches!(second, Err(BackendError::VmpckDisabled { .. })),
+                "{second:?}"
+            );
+            assert!(matches!(
+                ask(&mut first, 3),
+                Err(BackendError::VmpckDisabled { .. })
+            ));
+            assert_eq!(p.seqno_reuses(), vec![]);
+        }
+    }
+
+    /// Backends on a shared platform continue from the count in the secrets page, whichever of
+    /// them (or the simulated `/dev/sev-guest`) used the key last.
+    #[test]
+    fn sim_backends_on_a_shared_platform_continue_from_the_secrets_page() {
+        let p = platform_gen(Generation::Merged);
+        let mut a = SimBackend::on(p.clone(), 0, RetryPolicy::default()).unwrap();
+        let mut b = SimBackend::on(p.clone(), 0, RetryPolicy::default()).unwrap();
+        ask(&mut a, 1).unwrap();
+        ask(&mut b, 2).unwrap();
+        ask(&mut a, 3).unwrap();
+        let (mut dev, _) = sev_guest_on(p.clone(), 0, 1).unwrap();
+        dev.get_ext_report(&ReportRequest::default()).unwrap();
+        drop(a);
+        let mut c = SimBackend::on(p.clone(), 0, RetryPolicy::default()).unwrap();
+        ask(&mut c, 4).unwrap();
+        assert_eq!(p.secrets_message_count(0), p.firmware_message_count(0));
+        assert_eq!(p.firmware_message_count(0), Some(10));
+        assert_eq!(p.seqno_reuses(), vec![]);
+        assert_eq!(p.counters().seqno_violations, 0);
+    }
+
+    /// Every way the GHCB driver loses a key zeroes it in the simulated secrets page.
+    #[test]
+    fn every_wipe_cause_zeroes_the_simulated_secrets_page() {
+        use snp_sim::faults::{Faults, Repeat};
+        let causes: Vec<(&str, Faults)> = vec![
+            (
+                "generic VMM error",
+                Faults {
+                    generic_vmm_error: Repeat::Times(1),
+                    ..Faults::default()
+                },
+            ),
+            (
+                "firmware error",
+                Faults {
+                    fw_error: Some((0x13, Repeat::Times(1))),
+                    ..Faults::default()
+                },
+            ),
+            (
+                "GHCB-level rejection",
+                Faults {
+                    ghcb_reject: Repeat::Times(1),
+                    ..Faults::default()
+                },
+            ),
+            (
+                "tampered response",
+                Faults {
+                    tamper_tag: Repeat::Times(1),
+                    ..Faults::default()
+                },
+            ),
+            (
+                "replayed response",
+                Faults {
+                    replay_response: Repeat::Times(1),
+                    ..Faults::default()
+                },
+            ),
+            (
+                "BUSY past the deadline",
+                Faults {
+                    busy: Repeat::Always,
+                    ..Faults::default()
+                },
+            ),
+            (
+                "forwarded, then BUSY",
+                Faults {
+                    forwarded_then_busy: Repeat::Times(1),
+                    ..Faults::default()
+                },
+            ),
+            (
+                "forwarded, then INVALID_LEN",
+                Faults {
+                    forwarded_then_invalid_len: Repeat::Times(1),
+                    ..Faults::default()
+                },
+            ),
+            (
+                "forwarded, then an error",
+                Faults {
+                    forwarded_then_error: Some((u64::MAX << 32, Repeat::Times(1))),
+                    ..Faults::default()
+                },
+            ),
+            (
+                "KVM_RUN failed (bogus VMM completion)",
+                Faults {
+                    bogus_completion: Repeat::Times(1),
+                    ..Faults::default()
+                },
+            ),
+        ];
+        for (what, faults) in causes {
+            let p = platform_gen(Generation::Merged);
+            let mut b = SimBackend::on(p.clone(), 0, RetryPolicy::default()).unwrap();
+            // One good request first, so the replay has something to replay.
+            ask(&mut b, 1).unwrap();
+            p.set_faults(faults);
+            let e = ask(&mut b, 2).unwrap_err();
+            assert!(e.is_key_disabled(), "{what}: {e:?}");
+            assert_eq!(
+                p.guest_vmpck(0),
+                Some([0; 32]),
+                "{what}: key left in the secrets page"
+            );
+            assert_eq!(p.seqno_reuses(), vec![], "{what}");
+        }
+    }
+
+    /// Host error vs firmware error, in each generation's own encoding, on the sim path.
+    #[test]
+    fn both_kvm_generations_classify_host_and_firmware_errors() {
+        use snp_sim::faults::{Faults, Repeat};
+        for gen in [Generation::Seed, Generation::Merged] {
+            let p = platform_gen(gen);
+            p.set_faults(Faults {
+                fw_error: Some((0x13, Repeat::Times(1))),
+                ..Faults::default()
+            });
+            let mut b = SimBackend::on(p.clone(), 0, RetryPolicy::default()).unwrap();
+            let e = ask(&mut b, 1).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    BackendError::Firmware {
+                        fw: snp_ghcb::exit::FwStatus::HwErrorPlatform,
+                        ..
+                    }
+                ),
+                "{gen:?}: {e:?}"
+            );
+            let p = platform_gen(gen);
+            p.set_faults(Faults {
+                generic_vmm_error: Repeat::Times(1),
+                ..Faults::default()
+            });
+            let mut b = SimBackend::on(p.clone(), 0, RetryPolicy::default()).unwrap();
+            let e = ask(&mut b, 1).unwrap_err();
+            assert!(
+                matches!(e, BackendError::HostError { .. }),
+                "{gen:?}: {e:?}"
+            );
+        }
     }
 
     #[test]

@@ -158,6 +158,10 @@ pub struct BackendArgs {
     /// Product line the simulator plays (with --backend sim).
     #[arg(long, value_parser = args::product, value_name = "PRODUCT", default_value = "genoa")]
     pub sim_product: Product,
+    /// KVM host interface the simulator plays (with --backend sim): merged (KVM_EXIT_SNP_REQ_CERTS,
+    /// Linux 7.0) or seed (the v15 patch's KVM_EXIT_VMGEXIT, with its own SW_EXITINFO2 encodings).
+    #[arg(long, value_name = "KVM", default_value = "merged", value_parser = ["merged", "seed"])]
+    pub sim_kvm: String,
 }
 
 impl BackendArgs {
@@ -168,6 +172,9 @@ impl BackendArgs {
         #[cfg(feature = "sim")]
         {
             o.sim.product = self.sim_product;
+            if self.sim_kvm == "seed" {
+                o.sim.generation = snp_sim::kvm::Generation::Seed;
+            }
         }
         o
     }

@@ -47,7 +47,7 @@ impl Vmgexit for GhcbFace {
     }
     fn vmgexit(&mut self, ghcb: &mut Ghcb) -> Result<(), PlatformError> {
         if self.platform.registered_ghcb().is_none() {
-            return Err(PlatformError::ExitFailed(
+            return Err(PlatformError::ExitNotDelivered(
                 "no GHCB registered with the hypervisor",
             ));
         }

@@ -10,8 +10,9 @@
 //! - `msg_version == 0` → `EINVAL` before anything (exitinfo2 not copied back);
 //! - `certs_len` not page-aligned or above 16 KiB → `EINVAL` (exitinfo2 = 0xff);
 //! - a disabled VMPCK → `ENOTTY`;
-//! - sequence numbers from the OS-area counter: request = count + 1, then `count += 2` after
-//!   every host-visible send, success or not;
+//! - the key and the sequence numbers live in the guest's secrets page (the platform's): request
+//!   = OS-area count + 1, then `count += 2` after every host-visible send, success or not,
+//!   written back to the page; disabling the VMPCK zeroes it in the page (`snp_disable_vmpck`);
 //! - INVALID_LEN on the extended exit → the *same* message is re-sent as a plain request (the
 //!   sequence number is burned without IV reuse), the call fails `EIO` with exitinfo2
 //!   `0x1_0000_0000` and `certs_len = pages << 12`; the VMPCK is kept;
@@ -139,7 +140,7 @@ impl SevGuestDevice {
             .guest_vmpck(vmpck_id)
             .filter(|k| k.iter().any(|&b| b != 0))
             .ok_or(DeviceError::NoKey(vmpck_id))?;
-        let count = platform.firmware_message_count(vmpck_id).unwrap_or(0);
+        let count = platform.secrets_message_count(vmpck_id).unwrap_or(0);
         let req_gpa = platform.alloc_shared(1)?;
         let resp_gpa = platform.alloc_shared(1)?;
         Ok(Self {
@@ -237,6 +238,10 @@ impl SevGuestDevice {
 
     fn disable(&self, st: &mut DevState, why: &str) {
         if st.vmpck.take().is_some() {
+            self.platform.with_secrets(|s| {
+                use snp_ghcb::driver::VmpckStore;
+                s.wipe_key(st.vmpck_id)
+            });
             tracing::warn!(
                 vmpck = st.vmpck_id.get(),
                 why,
@@ -282,6 +287,9 @@ impl SevGuestDevice {
         let (sent, npages) = self.issue(st, ext);
         // The host saw a message under this sequence number: never use it again.
         st.count += 2;
+        let count = u32::try_from(st.count).unwrap_or(u32::MAX);
+        self.platform
+            .with_secrets(|s| s.set_msg_seqno(st.vmpck_id, count));
         let exitinfo2 = match sent {
             Sent::Ok => 0,
             Sent::Ghcb(r) => {

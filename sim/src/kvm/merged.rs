@@ -61,7 +61,7 @@ impl SnpReqCertsExit {
             0 => Ok(CertsDecision::Proceed),
             ENOSPC => Ok(CertsDecision::InvalidLen(self.npages)),
             EAGAIN => Ok(CertsDecision::Busy),
-            EIO => Ok(CertsDecision::Generic),
+            EIO => Ok(CertsDecision::Fail(snp_ghcb::exit::GENERIC)),
             ret => Err(InvalidCompletion { ret }),
         }
     }
@@ -82,7 +82,7 @@ mod tests {
         e.answer(VmmAnswer::Busy);
         assert_eq!(e.complete(), Ok(CertsDecision::Busy));
         e.answer(VmmAnswer::Generic);
-        assert_eq!(e.complete(), Ok(CertsDecision::Generic));
+        assert_eq!(e.complete(), Ok(CertsDecision::Fail(0xFFFF_FFFF_0000_0000)));
         for ret in [1u64, 2, 22, 1 << 31] {
             let e = SnpReqCertsExit {
                 ret,

@@ -3,9 +3,10 @@
 //!
 //! `struct kvm_user_vmgexit { u32 type; union { struct { u64 data_gpa; u64 data_npages; u32 ret;
 //! u8 flags; u8 status; } req_certs; } }`: the VMM answers in `ret` (0, 1 INVALID_LEN with
-//! `data_npages` updated, 2 BUSY, anything else generic), may set `flags` NOTIFY_DONE to receive a
-//! second exit with `status` DONE once KVM has issued the firmware request (so it can drop its
-//! lock), and KVM completes the guest's VMGEXIT from that.
+//! `data_npages` updated, 2 BUSY, anything else an error that reaches the guest verbatim in the
+//! upper half of SW_EXITINFO2), may set `flags` NOTIFY_DONE to receive a second exit with
+//! `status` DONE once KVM has issued the firmware request (so it can drop its lock), and KVM
+//! completes the guest's VMGEXIT from that.
 
 use crate::vmm::VmmAnswer;
 
@@ -72,13 +73,16 @@ impl ReqCertsExit {
         }
     }
 
-    /// KVM's completion: what the guest gets. Any `ret` other than 0/1/2 is the generic error.
+    /// KVM's completion: what the guest gets. `snp_complete_ext_guest_req` passes any non-zero
+    /// `ret` through as the VMM half of SW_EXITINFO2 (`SNP_GUEST_ERR(vmm_ret, 0)`), so 1 and 2
+    /// are INVALID_LEN and BUSY and everything else reaches the guest verbatim: the generic
+    /// `1 << 31` as `0x8000_0000_0000_0000`.
     pub fn complete(&self) -> CertsDecision {
         match self.ret {
             RET_OK => CertsDecision::Proceed,
             RET_INVALID_LEN => CertsDecision::InvalidLen(self.data_npages),
             RET_BUSY => CertsDecision::Busy,
-            _ => CertsDecision::Generic,
+            ret => CertsDecision::Fail(u64::from(ret) << 32),
         }
     }
 
@@ -114,12 +118,16 @@ mod tests {
         let mut e = ReqCertsExit::pending(0, 0);
         e.answer(VmmAnswer::Busy);
         assert_eq!(e.complete(), CertsDecision::Busy);
-        for ret in [RET_GENERIC, 3, 0xFFFF_FFFF] {
+        for ret in [RET_GENERIC, 3, 22, 0xFFFF_FFFF] {
             let e = ReqCertsExit {
                 ret,
                 ..ReqCertsExit::pending(0, 0)
             };
-            assert_eq!(e.complete(), CertsDecision::Generic);
+            assert_eq!(e.complete(), CertsDecision::Fail(u64::from(ret) << 32));
         }
+        // The seed's generic error reaches the guest as bit 63, not as KVM's all-ones VMM half.
+        let mut e = ReqCertsExit::pending(0, 0);
+        e.answer(VmmAnswer::Generic);
+        assert_eq!(e.complete(), CertsDecision::Fail(0x8000_0000_0000_0000));
     }
 }
