@@ -73,7 +73,7 @@ fn cases() -> Vec<Case> {
     let milan_chain = chain(&MILAN);
     let genoa_chain = chain(&GENOA);
     let vcek = read_real(MILAN.vek);
-    let mut cases = vec![
+    let cases = vec![
         Case {
             name: "report_data byte flipped",
             evidence: with_report(|r| r[0x50] ^= 1),
@@ -282,8 +282,21 @@ fn raw_cases() -> Vec<(&'static str, Vec<u8>, u8, String)> {
             "cannot read evidence".to_string(),
         ),
         (
-            "JSON nested 10000 deep",
+            // Not JSON-shaped (no `{`): read as bin, whose "table" is 64+ bogus entries.
+            "20000 brackets",
             [vec![b'['; 10_000], vec![b']'; 10_000]].concat(),
+            invalid,
+            "more than 64 entries".to_string(),
+        ),
+        (
+            "JSON objects nested 5000 deep",
+            [
+                br#"{"format": "snp-agent-evidence/v1", "x": "#.repeat(1),
+                br#"{"a": "#.repeat(5000),
+                b"1".to_vec(),
+                b"}".repeat(5001),
+            ]
+            .concat(),
             invalid,
             "cannot read evidence".to_string(),
         ),
@@ -316,10 +329,22 @@ fn every_error_path_exits_with_its_code_and_names_the_check() {
             ));
         }
     }
+    let raw = raw_cases();
+    for (i, (name, bytes, want, names)) in raw.iter().enumerate() {
+        let path = dir.path().join(format!("raw{i}"));
+        std::fs::write(&path, bytes).unwrap();
+        let (code, out, err) = verify(cache.path(), &path, &[]);
+        let text = format!("{out}\n{err}");
+        if code != i32::from(*want) || !text.contains(names.as_str()) || text.contains("panicked") {
+            failures.push(format!(
+                "{name}: exit {code} (want {want}), looking for {names:?}:\n{text}"
+            ));
+        }
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n----\n"));
     eprintln!(
         "{} hostile evidence cases exit with their documented code",
-        all.len()
+        all.len() + raw.len()
     );
 }
 
