@@ -291,7 +291,7 @@ fn raw_cases() -> Vec<(&'static str, Vec<u8>, u8, String)> {
         (
             "JSON objects nested 5000 deep",
             [
-                br#"{"format": "snp-agent-evidence/v1", "x": "#.repeat(1),
+                br#"{"format": "snp-agent-evidence/v1", "x": "#.to_vec(),
                 br#"{"a": "#.repeat(5000),
                 b"1".to_vec(),
                 b"}".repeat(5001),
