@@ -1,61 +1,62 @@
-//! Replays the `evidence` fuzz corpus (`fuzz/corpus/evidence/*`) through the harness its fuzz
-//! target calls (the evidence readers of every format and the policy TOML compiler), on stable
-//! and without libFuzzer, so crashers found once stay fixed and the seeds keep exercising the
-//! readers in every `cargo test`.
-//! (`certs/tests/fuzz_corpus_replay.rs` owns the corpus layout and refuses directories nobody
-//! replays.)
-//!
-//! A `crash_*` file is a reproducer of a bug found by fuzzing: it replays like any other file,
-//! so this test fails until the bug is fixed. Every failing file is named in the failure message.
+//! Replays the `snp-agent` fuzz corpora (`fuzz/corpus/<target>/*` for the evidence readers of
+//! every format, the snpguest directory as a tar, the policy TOML compiler and the KDS response
+//! handling) through the harnesses their fuzz targets call, on stable and without libFuzzer, so
+//! crashers found once stay fixed and the seeds keep exercising the readers in every
+//! `cargo test`. (`certs/tests/fuzz_corpus_replay.rs` owns the corpus layout and refuses
+//! directories nobody replays; `fuzz/src/replay.rs` is the shared replay loop.)
 
 #[path = "../../fuzz/src/agent.rs"]
 mod harness;
+#[path = "../../fuzz/src/replay.rs"]
+mod replay;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
-
-const TARGET: &str = "evidence";
-/// Fewest files the corpus must hold, so the test cannot pass by finding nothing.
-const MIN_FILES: usize = 8;
-
-fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(TARGET)
-}
+const DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 #[test]
 fn every_corpus_file_replays_cleanly() {
-    let dir = corpus_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    let mut failed = Vec::new();
-    for path in &files {
-        let data = std::fs::read(path).expect("read corpus file");
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if let Err(p) = catch_unwind(AssertUnwindSafe(|| harness::evidence(&data))) {
-            let why = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            failed.push(format!("fuzz/corpus/{TARGET}/{name}: {why}"));
-        }
+    replay::replay_target(DIR, "evidence", 8, &|_, d| harness::evidence(d));
+}
+
+#[test]
+fn evidence_json_corpus_replays_cleanly() {
+    replay::replay_target(DIR, "evidence_json", 2, &|_, d| harness::evidence_json(d));
+}
+
+#[test]
+fn evidence_bin_corpus_replays_cleanly() {
+    replay::replay_target(DIR, "evidence_bin", 2, &|_, d| harness::evidence_bin(d));
+}
+
+#[test]
+fn evidence_coco_corpus_replays_cleanly() {
+    replay::replay_target(DIR, "evidence_coco", 2, &|_, d| harness::evidence_coco(d));
+}
+
+#[test]
+fn evidence_snpguest_tar_corpus_replays_cleanly() {
+    replay::replay_target(DIR, "evidence_snpguest_tar", 2, &|name, d| {
+        check_seed(name, harness::evidence_snpguest_tar(d))
+    });
+}
+
+#[test]
+fn policy_corpus_replays_cleanly() {
+    replay::replay_target(DIR, "policy", 2, &|_, d| harness::policy_toml(d));
+}
+
+#[test]
+fn kds_response_corpus_replays_cleanly() {
+    replay::replay_target(DIR, "kds_response", 4, &|name, d| {
+        check_seed(name, harness::kds_response(d))
+    });
+}
+
+/// Seed names carry their outcome: `valid_*` must be accepted, `bad_*` refused (fuzzer finds
+/// have hash names and only go through the harness).
+fn check_seed(name: &str, accepted: bool) {
+    if name.starts_with("valid_") {
+        assert!(accepted, "seed {name} should be accepted");
+    } else if name.starts_with("bad_") {
+        assert!(!accepted, "seed {name} should be refused");
     }
-    assert!(
-        failed.is_empty(),
-        "{} corpus file(s) fail:\n{}",
-        failed.len(),
-        failed.join("\n")
-    );
-    assert!(
-        files.len() >= MIN_FILES,
-        "expected at least {MIN_FILES} files in fuzz/corpus/{TARGET}, found {}",
-        files.len()
-    );
-    eprintln!("replayed {} {TARGET} corpus files", files.len());
 }

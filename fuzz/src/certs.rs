@@ -348,6 +348,28 @@ fn extension_list(mut rest: &[u8]) {
     }
 }
 
+/// `crl` target: the whole input is a CRL as KDS serves it (DER), parsed, checked for
+/// freshness and revocation, its signature checked against every pinned ARK, and verified
+/// through the verifier (`Verifier::verify_crl`) for every product.
+pub fn crl_der(data: &[u8]) {
+    crl(data);
+    let v = verifier(false, false, 2);
+    for product in Product::ALL {
+        match v.verify_crl(product, data) {
+            Ok(c) => {
+                assert!(
+                    Crl::from_der(data).is_ok(),
+                    "verified a CRL that does not parse"
+                );
+                let _ = (c.crl().revoked_serials(), c.is_current());
+            }
+            Err(e) => {
+                let _ = e.to_string();
+            }
+        }
+    }
+}
+
 fn crl(der: &[u8]) {
     let c = match Crl::from_der(der) {
         Ok(c) => c,

@@ -232,3 +232,107 @@ fn words(v: u64, sel: u8) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// report_rsp
+// ---------------------------------------------------------------------------------------------
+
+use snp_ghcb::message::MsgHeader as Header;
+use snp_ghcb::payload::{REPORT_RSP_HEADER_SIZE, REPORT_RSP_SIZE, REPORT_SIZE};
+
+/// MSG_REPORT_RSP as the guest decodes it, on its own: the rest of the input is a decrypted
+/// payload (what the firmware signed and sealed), and also — sealed under the harness key with
+/// the header the guest expects (first byte: sequence number and key id) — a whole response
+/// message that must open to exactly that payload before it is decoded. The header of the
+/// sealed message is then altered at the offset the first byte names (sequence number, type,
+/// version, size, key id, reserved bytes): the guest must refuse every such message and leave
+/// no plaintext behind.
+pub fn report_rsp(data: &[u8]) {
+    let Some((&sel, payload)) = data.split_first() else {
+        return;
+    };
+    let payload = &payload[..payload.len().min(MAX_PAYLOAD)];
+    report_rsp_payload(payload);
+
+    let vmpck_id = VmpckId::new(sel & 0x03).expect("ids 0..=3 exist");
+    let meta = MsgMeta {
+        seqno: u64::from(sel >> 2).wrapping_mul(2).wrapping_add(2),
+        msg_type: MsgType::ReportRsp,
+        msg_version: 1,
+        vmpck_id,
+    };
+    let key = Vmpck::new(KEY);
+    let mut msg = vec![0u8; MSG_HDR_SIZE + payload.len()];
+    seal(&mut msg, &meta, &key, payload).expect("a payload within the page seals");
+    let mut out = vec![0u8; MAX_PAYLOAD];
+    let n = open(&msg, &meta, &key, &mut out).expect("what is sealed opens");
+    assert_eq!(
+        &out[..n],
+        payload,
+        "the opened payload is not what was sealed"
+    );
+    report_rsp_payload(&out[..n]);
+
+    // A header byte the guest checks, changed after sealing: refused, nothing left in `out`.
+    // (0x10..0x20 is the unused half of the AUTHTAG field: not covered, skipped.)
+    let at = AUTHTAG_FIELD_LEN + usize::from(sel) % (MSG_HDR_SIZE - AUTHTAG_FIELD_LEN);
+    msg[at] ^= 0x01 | (sel & 0xF0);
+    let mut out = vec![0xAAu8; MAX_PAYLOAD];
+    let r = open(&msg, &meta, &key, &mut out);
+    assert!(
+        r.is_err(),
+        "response with header byte {at:#x} changed opened"
+    );
+    assert!(
+        out.iter().all(|&b| b == 0),
+        "plaintext left after a refusal"
+    );
+    if let Ok(h) = Header::decode(&msg) {
+        let _ = format!("{h:?}");
+    }
+}
+
+fn report_rsp_payload(p: &[u8]) {
+    match ReportRsp::decode(p) {
+        Ok(r) => {
+            assert!(
+                p.len() >= REPORT_RSP_HEADER_SIZE,
+                "decoded without a header"
+            );
+            assert_eq!(r.status.to_u32().to_le_bytes(), p[0..4], "STATUS");
+            assert_eq!(r.report_size.to_le_bytes(), p[4..8], "REPORT_SIZE");
+            if r.status == FwStatus::Success {
+                assert_eq!(
+                    r.report_size as usize, REPORT_SIZE,
+                    "success with a short report"
+                );
+                assert!(
+                    p.len() >= REPORT_RSP_SIZE,
+                    "success without the whole report"
+                );
+                assert_eq!(&r.report[..], &p[REPORT_RSP_HEADER_SIZE..REPORT_RSP_SIZE]);
+            } else {
+                assert!(
+                    r.report.iter().all(|&b| b == 0),
+                    "a refusal carries a report"
+                );
+            }
+        }
+        Err(e) => {
+            let _ = e.to_string();
+            let status = p
+                .get(0..4)
+                .map(|s| u32::from_le_bytes(s.try_into().expect("4")));
+            let size = p
+                .get(4..8)
+                .map(|s| u32::from_le_bytes(s.try_into().expect("4")));
+            // Only a short header, or a success without a whole 0x4A0-byte report, is refused.
+            assert!(
+                p.len() < REPORT_RSP_HEADER_SIZE
+                    || (status == Some(0)
+                        && (size != Some(REPORT_SIZE as u32) || p.len() < REPORT_RSP_SIZE)),
+                "refused a well-formed MSG_REPORT_RSP: {e}"
+            );
+        }
+    }
+}

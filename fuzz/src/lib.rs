@@ -9,3 +9,4 @@
 pub mod agent;
 pub mod certs;
 pub mod ghcb;
+pub mod sev_diff;
