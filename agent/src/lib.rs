@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod binding;
+pub mod doctor;
 pub mod evidence;
 pub mod exit_code;
 #[allow(unsafe_code)]

@@ -26,4 +26,5 @@ pub mod kvm;
 pub mod memory;
 pub mod pki;
 pub mod platform;
+pub mod updater;
 pub mod vmm;

@@ -5,10 +5,12 @@ mod appraise;
 mod args;
 mod attest;
 mod certs;
+mod doctor;
 mod fetch;
 mod render;
 mod serve;
 mod show;
+mod sim_flags;
 mod verify;
 
 use std::io::IsTerminal;
@@ -98,6 +100,9 @@ enum Command {
     /// Serve evidence over HTTP: a challenge-response endpoint inside the guest.
     #[command(after_help = serve::AFTER_HELP)]
     Serve(serve::ServeArgs),
+    /// Check, from inside a guest, that the host serves certificates correctly (issue 15).
+    #[command(after_help = doctor::AFTER_HELP)]
+    Doctor(doctor::DoctorArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Example:\n  snp-agent completions bash > /etc/bash_completion.d/snp-agent"
@@ -153,6 +158,9 @@ pub struct BackendArgs {
     /// Product line the simulator plays (with --backend sim).
     #[arg(long, value_parser = args::product, value_name = "PRODUCT", default_value = "genoa")]
     pub sim_product: Product,
+    /// `--sim-fault` / `--sim-kvm` (issue 15).
+    #[command(flatten)]
+    pub sim: sim_flags::SimArgs,
 }
 
 impl BackendArgs {
@@ -240,6 +248,7 @@ pub fn main() -> ExitCode {
         Command::Certs(a) => certs::run(a),
         Command::Fetch(a) => fetch::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Doctor(a) => doctor::run(a),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "snp-agent", &mut std::io::stdout());
