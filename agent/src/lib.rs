@@ -10,6 +10,7 @@ pub mod binding;
 pub mod doctor;
 pub mod evidence;
 pub mod exit_code;
+pub mod host;
 #[allow(unsafe_code)]
 pub mod ioctl;
 pub mod kds;

@@ -7,6 +7,7 @@ mod attest;
 mod certs;
 mod doctor;
 mod fetch;
+mod host;
 mod render;
 mod serve;
 mod show;
@@ -103,6 +104,9 @@ enum Command {
     /// Check, from inside a guest, that the host serves certificates correctly (issue 15).
     #[command(after_help = doctor::AFTER_HELP)]
     Doctor(doctor::DoctorArgs),
+    /// For host operators: build, show, install or fetch the certificate blob the VMM serves.
+    #[command(after_help = host::AFTER_HELP)]
+    Host(host::HostArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Example:\n  snp-agent completions bash > /etc/bash_completion.d/snp-agent"
@@ -249,6 +253,7 @@ pub fn main() -> ExitCode {
         Command::Fetch(a) => fetch::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Doctor(a) => doctor::run(a),
+        Command::Host(a) => host::run(a),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "snp-agent", &mut std::io::stdout());
