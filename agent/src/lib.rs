@@ -7,8 +7,10 @@
 
 pub mod backend;
 pub mod binding;
+pub mod doctor;
 pub mod evidence;
 pub mod exit_code;
+pub mod host;
 #[allow(unsafe_code)]
 pub mod ioctl;
 pub mod kds;

@@ -3,31 +3,44 @@
 //! The host serves guests a file already in certificate-table format (QEMU's `certs-filename`).
 //! Tools that change what the blob must say (SNP_COMMIT, SNP_SET_CONFIG, SNP_VLEK_LOAD, a blob
 //! rewrite) hold the file **exclusively** for the whole update; the VMM holds it **shared** from
-//! reading the blob until the guest's request has reached the firmware. That way a report is never
-//! signed under a TCB other than the one the served VCEK certifies.
+//! reading the blob until the guest's request has reached the firmware (NOTIFY_DONE in the seed,
+//! the immediate-exit completion in what merged). That way a report is never signed under a TCB
+//! other than the one the served VCEK certifies.
 //!
-//! # Which lock
+//! # Which lock: updaters take both kinds, readers take one
 //!
-//! We use **open-file-description (OFD) record locks** over the whole file (`fcntl(F_OFD_SETLK)`,
-//! `l_start = 0`, `l_len = 0`), not `flock(2)`. Both are owned by the open file description, so two
-//! opens in one process (the simulator's VMM and updater threads) conflict as they would in two
-//! processes — classic POSIX `F_SETLK` locks would not. The deciding reason is interoperability:
-//! on Linux, `flock` locks and `fcntl` locks are *independent* (neither sees the other), and the
-//! scheme that merged (KVM `KVM_EXIT_SNP_REQ_CERTS` documentation) and QEMU's implementation
-//! (`qemu_lock_fd`) both use OFD locks. A host tool built on this module therefore excludes a real
-//! QEMU correctly, which a `flock`-based tool (the seed patch's wording) would silently fail to do.
+//! Linux has two independent whole-file lock families, and neither sees the other:
+//! **open-file-description (OFD) record locks** (`fcntl(F_OFD_SETLK)` over the whole file,
+//! `l_start = 0`, `l_len = 0`) and **`flock(2)`**. The merged KVM documentation
+//! (`KVM_EXIT_SNP_REQ_CERTS`) and QEMU's implementation (`qemu_lock_fd`) use OFD locks; the seed
+//! patch's wording and some host tools use `flock`. A scheme that picked one kind would silently
+//! fail to exclude a reader of the other kind. So:
+//!
+//! - **Updaters** ([`ExclusiveBlob`]) take **both** an OFD write lock **and** an exclusive `flock`
+//!   on the blob (OFD first, then `flock`, always in that order, so two updaters cannot deadlock),
+//!   and take both on every replacement inode too. A reader of either kind is then excluded for
+//!   the whole update.
+//! - **Readers** ([`SharedBlob`]) take **one** shared lock of the kind they are told:
+//!   [`LockKind::Ofd`] by default (what QEMU does, and what the simulator's VMM does), or
+//!   [`LockKind::Flock`] for hosts whose VMM uses `flock` (`--lock ofd|flock` on the CLI).
+//!   Shared locks of either kind coexist with each other.
+//!
+//! Both kinds belong to the open file description, so two opens in one process (the simulator's
+//! VMM and updater threads) conflict as they would in two processes — classic POSIX `F_SETLK`
+//! locks would not, which is why those are never used. Locks are polled non-blocking every
+//! millisecond (QEMU does the same) up to a caller-given timeout.
 //!
 //! # Replacement
 //!
 //! [`ExclusiveBlob::replace`] writes the new blob to a temporary file in the same directory,
-//! syncs it, **locks the new inode exclusively**, and then renames it over the path. Rename makes
-//! the switch atomic (no reader ever sees half a blob, even one that does not lock), and because
-//! the new inode is already locked, a reader that opens the path after the rename still waits until
-//! the [`ExclusiveBlob`] is dropped: the exclusive lock covers the whole update, as the contract
-//! requires. A reader that had opened the *old* inode before the rename gets its lock once the
-//! updater drops, notices with `stat`/`fstat` that the path now names another inode, and retries
-//! ([`SharedBlob::acquire`]) — the same re-check QEMU does. Rewriting in place would also keep the
-//! lock but lets a crash leave a torn blob.
+//! syncs it, **locks the new inode exclusively (both kinds)**, and then renames it over the path.
+//! Rename makes the switch atomic (no reader ever sees half a blob, even one that does not
+//! lock), and because the new inode is already locked, a reader that opens the path after the
+//! rename still waits until the [`ExclusiveBlob`] is dropped: the exclusive lock covers the whole
+//! update, as the contract requires. A reader that had opened the *old* inode before the rename
+//! gets its lock once the updater drops, notices with `stat`/`fstat` that the path now names
+//! another inode, and retries ([`SharedBlob::acquire`]) — the same re-check QEMU does. Rewriting
+//! in place would also keep the lock but lets a crash leave a torn blob.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -37,7 +50,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, FcntlArg};
+use nix::fcntl::{fcntl, FcntlArg, Flock, FlockArg};
 use nix::libc;
 
 /// The largest blob we read or write: 1 MiB.
@@ -133,16 +146,79 @@ pub enum BlobError {
     },
 }
 
+/// The kind of whole-file lock a reader takes (updaters always take both; see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum LockKind {
+    /// An open-file-description record lock over the whole file (`F_OFD_SETLK`): what QEMU and
+    /// the merged KVM documentation use. The default.
+    #[default]
+    Ofd,
+    /// `flock(2)`: what the seed patch's wording and some host tools use.
+    Flock,
+}
+
+impl LockKind {
+    /// The name used on the command line (`ofd`, `flock`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockKind::Ofd => "ofd",
+            LockKind::Flock => "flock",
+        }
+    }
+}
+
+impl std::fmt::Display for LockKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for LockKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ofd" => Ok(LockKind::Ofd),
+            "flock" => Ok(LockKind::Flock),
+            other => Err(format!(
+                "unknown lock kind {other:?}: expected ofd or flock"
+            )),
+        }
+    }
+}
+
+/// What one acquisition asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
-    Shared,
+    /// A reader: one shared lock of this kind.
+    Shared(LockKind),
+    /// An updater: an OFD write lock, then an exclusive `flock`.
     Exclusive,
 }
 
-fn lock_request(mode: Mode) -> libc::flock {
-    let l_type = match mode {
-        Mode::Shared => libc::F_RDLCK,
-        Mode::Exclusive => libc::F_WRLCK,
+/// A descriptor with the locks it holds; dropping it releases them (the `flock` explicitly, the
+/// OFD lock when the description is closed).
+#[derive(Debug)]
+enum Held {
+    /// Only an OFD lock (or none yet).
+    Plain(File),
+    /// A `flock`, possibly on top of an OFD lock.
+    Flocked(Flock<File>),
+}
+
+impl Held {
+    fn file(&self) -> &File {
+        match self {
+            Held::Plain(f) => f,
+            Held::Flocked(f) => f,
+        }
+    }
+}
+
+fn ofd_request(exclusive: bool) -> libc::flock {
+    let l_type = if exclusive {
+        libc::F_WRLCK
+    } else {
+        libc::F_RDLCK
     };
     libc::flock {
         l_type: l_type as libc::c_short,
@@ -153,9 +229,9 @@ fn lock_request(mode: Mode) -> libc::flock {
     }
 }
 
-/// One non-blocking attempt: `Ok(true)` locked, `Ok(false)` held by someone else.
-fn try_lock(file: &File, mode: Mode) -> Result<bool, Errno> {
-    let req = lock_request(mode);
+/// One non-blocking OFD attempt: `Ok(true)` locked, `Ok(false)` held by someone else.
+fn try_ofd(file: &File, exclusive: bool) -> Result<bool, Errno> {
+    let req = ofd_request(exclusive);
     match fcntl(file.as_raw_fd(), FcntlArg::F_OFD_SETLK(&req)) {
         Ok(_) => Ok(true),
         Err(Errno::EAGAIN) | Err(Errno::EACCES) => Ok(false),
@@ -163,34 +239,67 @@ fn try_lock(file: &File, mode: Mode) -> Result<bool, Errno> {
     }
 }
 
-/// Poll `try_lock` until it succeeds or `deadline` passes.
+/// One non-blocking `flock` attempt: `Ok(Ok(locked))`, `Ok(Err(file))` when held by someone
+/// else (the descriptor is handed back to try again).
+fn try_flock(file: File, exclusive: bool) -> Result<Result<Flock<File>, File>, Errno> {
+    let arg = if exclusive {
+        FlockArg::LockExclusiveNonblock
+    } else {
+        FlockArg::LockSharedNonblock
+    };
+    match Flock::lock(file, arg) {
+        Ok(f) => Ok(Ok(f)),
+        Err((file, Errno::EWOULDBLOCK)) => Ok(Err(file)),
+        Err((_, e)) => Err(e),
+    }
+}
+
+/// Poll until `mode`'s locks are all held on `file` or `timeout` (counted from `start`) passes.
 fn lock_until(
-    file: &File,
+    file: File,
     mode: Mode,
     path: &Path,
     start: Instant,
     timeout: Duration,
-) -> Result<(), BlobError> {
-    loop {
-        match try_lock(file, mode) {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
-            Err(source) => {
-                return Err(BlobError::Lock {
-                    path: path.to_owned(),
-                    source,
-                })
-            }
-        }
+) -> Result<Held, BlobError> {
+    let lock_err = |source| BlobError::Lock {
+        path: path.to_owned(),
+        source,
+    };
+    let wait = |what: &str| -> Result<(), BlobError> {
         let waited = start.elapsed();
         if waited >= timeout {
-            tracing::debug!(path = %path.display(), ?waited, ?mode, "certificate blob lock timed out");
+            tracing::debug!(path = %path.display(), ?waited, ?mode, what, "certificate blob lock timed out");
             return Err(BlobError::LockTimeout {
                 path: path.to_owned(),
                 waited,
             });
         }
         std::thread::sleep(POLL_INTERVAL.min(timeout - waited));
+        Ok(())
+    };
+    let (ofd, flock_exclusive) = match mode {
+        Mode::Shared(LockKind::Ofd) => (Some(false), None),
+        Mode::Shared(LockKind::Flock) => (None, Some(false)),
+        Mode::Exclusive => (Some(true), Some(true)),
+    };
+    if let Some(exclusive) = ofd {
+        while !try_ofd(&file, exclusive).map_err(lock_err)? {
+            wait("ofd")?;
+        }
+    }
+    let Some(exclusive) = flock_exclusive else {
+        return Ok(Held::Plain(file));
+    };
+    // The OFD lock (if any) stays held while we wait for the flock: a reader holds only one
+    // kind and never waits for the other, and updaters take OFD first, so this cannot deadlock.
+    let mut file = file;
+    loop {
+        match try_flock(file, exclusive).map_err(lock_err)? {
+            Ok(locked) => return Ok(Held::Flocked(locked)),
+            Err(back) => file = back,
+        }
+        wait("flock")?;
     }
 }
 
@@ -216,7 +325,7 @@ fn acquire(
     mode: Mode,
     timeout: Duration,
     mut after_open: impl FnMut(usize),
-) -> Result<(File, usize), BlobError> {
+) -> Result<(Held, usize), BlobError> {
     let start = Instant::now();
     for attempt in 0..=MAX_REOPENS {
         let mut opts = OpenOptions::new();
@@ -230,12 +339,12 @@ fn acquire(
             source,
         })?;
         after_open(attempt);
-        lock_until(&file, mode, path, start, timeout)?;
-        if still_names(path, &file)? {
-            return Ok((file, attempt));
+        let held = lock_until(file, mode, path, start, timeout)?;
+        if still_names(path, held.file())? {
+            return Ok((held, attempt));
         }
         tracing::debug!(path = %path.display(), attempt, "certificate blob replaced while locking; reopening");
-        // Dropping `file` closes the description and releases its lock.
+        // Dropping `held` closes the description and releases its locks.
     }
     Err(BlobError::KeptChanging {
         path: path.to_owned(),
@@ -269,34 +378,53 @@ fn read_capped(file: &File, path: &Path) -> Result<Vec<u8>, BlobError> {
 /// Keep it alive until the guest's request has reached the firmware, then drop it.
 #[derive(Debug)]
 pub struct SharedBlob {
-    _file: File,
+    _held: Held,
     path: PathBuf,
     bytes: Vec<u8>,
     reopens: usize,
+    kind: LockKind,
 }
 
 impl SharedBlob {
     /// Lock `path` shared, polling for at most `timeout` ([`BlobError::LockTimeout`] then, which
     /// a VMM answers with BUSY), re-check that the path still names the locked inode (reopening
     /// a bounded number of times if it was replaced), and read it (at most [`MAX_BLOB_LEN`]).
+    /// The lock is an OFD read lock ([`LockKind::Ofd`], QEMU's kind).
     pub fn acquire(path: impl AsRef<Path>, timeout: Duration) -> Result<SharedBlob, BlobError> {
-        Self::acquire_with_hook(path.as_ref(), timeout, |_| {})
+        Self::acquire_kind(path, LockKind::Ofd, timeout)
+    }
+
+    /// [`SharedBlob::acquire`] with a shared lock of `kind` (for hosts whose VMM uses `flock`).
+    /// Either kind excludes an [`ExclusiveBlob`] updater, which takes both.
+    pub fn acquire_kind(
+        path: impl AsRef<Path>,
+        kind: LockKind,
+        timeout: Duration,
+    ) -> Result<SharedBlob, BlobError> {
+        Self::acquire_with_hook(path.as_ref(), kind, timeout, |_| {})
     }
 
     fn acquire_with_hook(
         path: &Path,
+        kind: LockKind,
         timeout: Duration,
         after_open: impl FnMut(usize),
     ) -> Result<SharedBlob, BlobError> {
-        let (file, reopens) = acquire(path, Mode::Shared, timeout, after_open)?;
-        let bytes = read_capped(&file, path)?;
-        tracing::debug!(path = %path.display(), len = bytes.len(), reopens, "certificate blob locked shared");
+        let (held, reopens) = acquire(path, Mode::Shared(kind), timeout, after_open)?;
+        let bytes = read_capped(held.file(), path)?;
+        tracing::debug!(path = %path.display(), len = bytes.len(), reopens, %kind, "certificate blob locked shared");
         Ok(SharedBlob {
-            _file: file,
+            _held: held,
             path: path.to_owned(),
             bytes,
             reopens,
+            kind,
         })
+    }
+
+    /// The kind of shared lock held.
+    pub fn lock_kind(&self) -> LockKind {
+        self.kind
     }
 
     /// The blob's contents as read under the lock.
@@ -318,23 +446,25 @@ impl SharedBlob {
 /// The blob held exclusively until dropped: readers (the VMM) wait, then see the new contents.
 #[derive(Debug)]
 pub struct ExclusiveBlob {
-    /// The locked descriptions: the original inode first, then every replacement. All stay
-    /// locked until drop so that no reader gets in before the update is complete.
-    held: Vec<File>,
+    /// The locked descriptions (OFD write lock and exclusive `flock` each): the original inode
+    /// first, then every replacement. All stay locked until drop so that no reader of either
+    /// kind gets in before the update is complete.
+    held: Vec<Held>,
     path: PathBuf,
     reopens: usize,
     replacements: u32,
 }
 
 impl ExclusiveBlob {
-    /// Lock `path` exclusively (creating an empty file if none exists), polling for at most
-    /// `timeout`, with the same inode re-check as [`SharedBlob::acquire`].
+    /// Lock `path` exclusively with **both** kinds — an OFD write lock, then an exclusive
+    /// `flock` — (creating an empty file if none exists), polling for at most `timeout`, with
+    /// the same inode re-check as [`SharedBlob::acquire`]. Readers of either kind are excluded.
     pub fn acquire(path: impl AsRef<Path>, timeout: Duration) -> Result<ExclusiveBlob, BlobError> {
         let path = path.as_ref();
-        let (file, reopens) = acquire(path, Mode::Exclusive, timeout, |_| {})?;
-        tracing::debug!(path = %path.display(), reopens, "certificate blob locked exclusive");
+        let (held, reopens) = acquire(path, Mode::Exclusive, timeout, |_| {})?;
+        tracing::debug!(path = %path.display(), reopens, "certificate blob locked exclusive (ofd + flock)");
         Ok(ExclusiveBlob {
-            held: vec![file],
+            held: vec![held],
             path: path.to_owned(),
             reopens,
             replacements: 0,
@@ -407,7 +537,7 @@ impl ExclusiveBlob {
             .map_err(werr)?;
         // Keep the old file's permissions so readers that could read it still can.
         if let Some(old) = self.held.first() {
-            if let Ok(meta) = old.metadata() {
+            if let Ok(meta) = old.file().metadata() {
                 let mode = meta.permissions().mode() & 0o7777;
                 file.set_permissions(std::fs::Permissions::from_mode(mode))
                     .map_err(werr)?;
@@ -415,22 +545,9 @@ impl ExclusiveBlob {
         }
         file.write_all(data).map_err(werr)?;
         file.sync_all().map_err(werr)?;
-        // Nobody else can have this fresh inode open yet, so this cannot be contended.
-        match try_lock(&file, Mode::Exclusive) {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(BlobError::LockTimeout {
-                    path: tmp.to_owned(),
-                    waited: Duration::ZERO,
-                })
-            }
-            Err(source) => {
-                return Err(BlobError::Lock {
-                    path: tmp.to_owned(),
-                    source,
-                })
-            }
-        }
+        // Nobody else can have this fresh inode open yet, so this cannot be contended: a zero
+        // timeout makes one attempt at each kind.
+        let file = lock_until(file, Mode::Exclusive, tmp, Instant::now(), Duration::ZERO)?;
         std::fs::rename(tmp, &self.path).map_err(|source| BlobError::Write {
             path: self.path.clone(),
             source,
@@ -538,7 +655,7 @@ mod tests {
         let other = dir.path().join("staged");
         std::fs::write(&other, b"new").unwrap();
         // Between our open and our lock, someone renames a new file over the path.
-        let blob = SharedBlob::acquire_with_hook(&path, SHORT, |attempt| {
+        let blob = SharedBlob::acquire_with_hook(&path, LockKind::Ofd, SHORT, |attempt| {
             if attempt == 0 {
                 std::fs::rename(&other, &path).unwrap();
             }
@@ -555,7 +672,7 @@ mod tests {
         let (opened_tx, opened_rx) = mpsc::channel();
         let reader_path = path.clone();
         let reader = std::thread::spawn(move || {
-            SharedBlob::acquire_with_hook(&reader_path, LONG, |attempt| {
+            SharedBlob::acquire_with_hook(&reader_path, LockKind::Flock, LONG, |attempt| {
                 let _ = opened_tx.send(attempt);
             })
         });
@@ -572,7 +689,7 @@ mod tests {
     fn a_path_that_keeps_changing_is_given_up_on() {
         let (dir, path) = blob_file(b"v0");
         let staged = dir.path().join("staged");
-        let err = SharedBlob::acquire_with_hook(&path, LONG, |attempt| {
+        let err = SharedBlob::acquire_with_hook(&path, LockKind::Ofd, LONG, |attempt| {
             std::fs::write(&staged, format!("v{}", attempt + 1)).unwrap();
             std::fs::rename(&staged, &path).unwrap();
         })
@@ -631,5 +748,84 @@ mod tests {
         drop(sh);
         writer.join().unwrap();
         assert_eq!(SharedBlob::acquire(&path, SHORT).unwrap().bytes(), b"u");
+    }
+
+    #[test]
+    fn exclusive_excludes_readers_of_both_kinds() {
+        let (_d, path) = blob_file(b"old");
+        let mut ex = ExclusiveBlob::acquire(&path, SHORT).unwrap();
+        for kind in [LockKind::Ofd, LockKind::Flock] {
+            assert!(
+                matches!(
+                    SharedBlob::acquire_kind(&path, kind, SHORT),
+                    Err(BlobError::LockTimeout { .. })
+                ),
+                "{kind} reader got in during an update"
+            );
+        }
+        ex.replace(b"new").unwrap();
+        for kind in [LockKind::Ofd, LockKind::Flock] {
+            assert!(matches!(
+                SharedBlob::acquire_kind(&path, kind, SHORT),
+                Err(BlobError::LockTimeout { .. })
+            ));
+        }
+        drop(ex);
+        let a = SharedBlob::acquire_kind(&path, LockKind::Ofd, SHORT).unwrap();
+        let b = SharedBlob::acquire_kind(&path, LockKind::Flock, SHORT).unwrap();
+        assert_eq!((a.bytes(), b.bytes()), (&b"new"[..], &b"new"[..]));
+        assert_eq!(
+            (a.lock_kind(), b.lock_kind()),
+            (LockKind::Ofd, LockKind::Flock)
+        );
+    }
+
+    #[test]
+    fn a_reader_of_either_kind_excludes_the_updater() {
+        for kind in [LockKind::Ofd, LockKind::Flock] {
+            let (_d, path) = blob_file(b"x");
+            let sh = SharedBlob::acquire_kind(&path, kind, SHORT).unwrap();
+            assert!(
+                matches!(
+                    ExclusiveBlob::acquire(&path, SHORT),
+                    Err(BlobError::LockTimeout { .. })
+                ),
+                "updater got in past a {kind} reader"
+            );
+            drop(sh);
+            ExclusiveBlob::acquire(&path, SHORT).unwrap();
+        }
+    }
+
+    /// Why updaters take both: on Linux an OFD write lock does not exclude a `flock` reader
+    /// (nor the reverse). If this ever stopped holding, one lock would do.
+    #[test]
+    fn the_two_kinds_are_independent() {
+        let (_d, path) = blob_file(b"x");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        assert!(try_ofd(&file, true).unwrap());
+        let flock_reader = SharedBlob::acquire_kind(&path, LockKind::Flock, SHORT).unwrap();
+        assert!(matches!(
+            SharedBlob::acquire_kind(&path, LockKind::Ofd, SHORT),
+            Err(BlobError::LockTimeout { .. })
+        ));
+        drop(flock_reader);
+        drop(file);
+    }
+
+    #[test]
+    fn lock_kind_names_round_trip() {
+        for kind in [LockKind::Ofd, LockKind::Flock] {
+            assert_eq!(kind.as_str().parse::<LockKind>().unwrap(), kind);
+        }
+        assert!("posix"
+            .parse::<LockKind>()
+            .unwrap_err()
+            .contains("ofd or flock"));
+        assert_eq!(LockKind::default(), LockKind::Ofd);
     }
 }

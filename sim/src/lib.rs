@@ -27,5 +27,6 @@ pub mod memory;
 pub mod pki;
 pub mod platform;
 pub mod secrets;
+pub mod updater;
 pub mod vmm;
 pub mod wirelog;

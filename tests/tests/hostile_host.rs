@@ -1022,7 +1022,7 @@ fn exit_failed_before_the_host_saw_it() {
     let mut rig = Rig::new(Faults::default());
     rig.before(|x| {
         if x.index == 0 {
-            Before::Lose(PlatformError::ExitFailed("VM is being torn down"))
+            Before::Lose(PlatformError::ExitNotDelivered("VM is being torn down"))
         } else {
             Before::Forward
         }

@@ -389,6 +389,25 @@ pub enum BackendError {
     /// The in-process GHCB driver failed for a reason not covered above.
     #[error("the in-process GHCB driver failed: {0}")]
     Driver(String),
+
+    // issue 15: the TCB-update race seen from the guest (backend/stale.rs).
+    /// The host kept serving a certificate blob whose VEK is for another TCB (or chip) than
+    /// the report, after bounded re-asks: a TCB update raced the request and the host did not
+    /// hold its blob lock, or the operator raised the TCB without rewriting the blob.
+    #[error(
+        "the host served a stale certificate blob via the {backend} backend: {detail} (after {attempts} requests). \
+         The host raised its TCB without rewriting the blob, or rewrote it without holding the blob lock across \
+         the update; ask the host operator to rewrite the blob for the current TCB (`snp-agent host blob install`) \
+         and to run updates under the exclusive lock; `snp-agent doctor` names the problem"
+    )]
+    StaleHostBlob {
+        /// Which backend.
+        backend: BackendKind,
+        /// Requests made (the first and every re-ask).
+        attempts: u32,
+        /// Which TCB/chip was served and which the report has.
+        detail: String,
+    },
 }
 
 fn device_hint(e: &io::Error) -> &'static str {

@@ -13,6 +13,7 @@ mod error;
 pub mod sev_guest;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod stale;
 pub mod tsm;
 
 pub use error::{BackendError, KernelStatus};
@@ -119,6 +120,8 @@ pub struct BackendOptions {
     /// The simulated platform for `--backend sim`.
     #[cfg(feature = "sim")]
     pub sim: sim::SimSettings,
+    /// Re-asks after a stale certificate blob (issue 15, [`stale::ReaskPolicy`]).
+    pub reask: stale::ReaskPolicy,
 }
 
 impl Default for BackendOptions {
@@ -131,6 +134,7 @@ impl Default for BackendOptions {
             retry: RetryPolicy::default(),
             #[cfg(feature = "sim")]
             sim: sim::SimSettings::default(),
+            reask: stale::ReaskPolicy::default(),
         }
     }
 }
@@ -139,6 +143,16 @@ impl Default for BackendOptions {
 /// [`BackendError::NoPlatform`] (saying how to use `--backend sim`) where neither exists: it never
 /// falls back to the simulator, because an agent must not pretend to be attested.
 pub fn open(kind: BackendKind, opts: &BackendOptions) -> Result<Box<dyn Backend>, BackendError> {
+    // issue 15: every backend re-asks when the host serves a stale blob (see stale.rs).
+    open_unguarded(kind, opts)
+        .map(|b| Box::new(stale::StaleGuard::new(b, opts.reask)) as Box<dyn Backend>)
+}
+
+/// [`open`] without the stale-blob guard ([`stale::StaleGuard`]): what the host answers, as is.
+pub fn open_unguarded(
+    kind: BackendKind,
+    opts: &BackendOptions,
+) -> Result<Box<dyn Backend>, BackendError> {
     match kind {
         BackendKind::Tsm => Ok(Box::new(tsm::TsmBackend::open(
             &opts.tsm_root,

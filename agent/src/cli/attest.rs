@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use snp_agent::backend::{self, BackendKind, ReportRequest};
+use snp_agent::backend::{BackendKind, ReportRequest};
 use snp_agent::evidence::{Evidence, Format};
 use snp_agent::exit_code;
 use snp_agent::policy::{binding, Expectations, Policy};
@@ -25,7 +25,9 @@ Examples:
   snp-agent attest --format bin --out evidence.bin            # go-sev-guest layout
   snp-agent attest --format snpguest-dir --out ./attestation  # report + certs/*.pem
   snp-agent attest --format coco > evidence.coco.json         # Trustee SnpEvidence
-  snp-agent attest --backend sim --sim-product turin --nonce 00 --out sim.json";
+  snp-agent attest --backend sim --sim-product turin --nonce 00 --out sim.json
+  snp-agent attest --backend sim --sim-fault tcb-race=2 --nonce 00  # re-asked, then verified
+  snp-agent attest --backend sim --sim-fault help                   # every simulator fault";
 
 #[derive(Args, Debug)]
 pub struct AttestArgs {
@@ -83,7 +85,11 @@ pub fn run(a: AttestArgs) -> CliResult {
             a.backend.sim_product
         );
     }
-    let mut b = backend::open(kind, &a.backend.options())
+    let Some(prepared) = super::sim_flags::prepare(&a.backend)? else {
+        return Ok(exit_code::SUCCESS); // --sim-fault help
+    };
+    let mut b = prepared
+        .open()
         .map_err(|e| CliError::new(exit_code::BACKEND_FAILED, e.to_string()))?;
     let used = b.kind();
     tracing::info!(backend = %used, vmpl = a.backend.vmpl, "requesting an extended report");

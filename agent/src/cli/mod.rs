@@ -6,10 +6,13 @@ mod args;
 mod attest;
 mod batch;
 mod certs;
+mod doctor;
 mod fetch;
+mod host;
 mod render;
 mod serve;
 mod show;
+mod sim_flags;
 mod verifier;
 mod verify;
 
@@ -103,6 +106,12 @@ enum Command {
     /// Run a stateless verification service over HTTP (POST evidence, get the result).
     #[command(after_help = verifier::AFTER_HELP)]
     Verifier(verifier::VerifierArgs),
+    /// Check, from inside a guest, that the host serves certificates correctly (issue 15).
+    #[command(after_help = doctor::AFTER_HELP)]
+    Doctor(doctor::DoctorArgs),
+    /// For host operators: build, show, install or fetch the certificate blob the VMM serves.
+    #[command(after_help = host::AFTER_HELP)]
+    Host(host::HostArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Example:\n  snp-agent completions bash > /etc/bash_completion.d/snp-agent"
@@ -158,10 +167,9 @@ pub struct BackendArgs {
     /// Product line the simulator plays (with --backend sim).
     #[arg(long, value_parser = args::product, value_name = "PRODUCT", default_value = "genoa")]
     pub sim_product: Product,
-    /// KVM host interface the simulator plays (with --backend sim): merged (KVM_EXIT_SNP_REQ_CERTS,
-    /// Linux 7.0) or seed (the v15 patch's KVM_EXIT_VMGEXIT, with its own SW_EXITINFO2 encodings).
-    #[arg(long, value_name = "KVM", default_value = "merged", value_parser = ["merged", "seed"])]
-    pub sim_kvm: String,
+    /// `--sim-fault` / `--sim-kvm` (issue 15).
+    #[command(flatten)]
+    pub sim: sim_flags::SimArgs,
 }
 
 impl BackendArgs {
@@ -172,7 +180,7 @@ impl BackendArgs {
         #[cfg(feature = "sim")]
         {
             o.sim.product = self.sim_product;
-            if self.sim_kvm == "seed" {
+            if self.sim.sim_kvm == Some(sim_flags::KvmGeneration::Seed) {
                 o.sim.generation = snp_sim::kvm::Generation::Seed;
             }
         }
@@ -254,6 +262,8 @@ pub fn main() -> ExitCode {
         Command::Fetch(a) => fetch::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Verifier(a) => verifier::run(a),
+        Command::Doctor(a) => doctor::run(a),
+        Command::Host(a) => host::run(a),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "snp-agent", &mut std::io::stdout());

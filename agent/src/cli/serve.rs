@@ -43,7 +43,16 @@ pub fn run(a: ServeArgs) -> CliResult {
         );
     }
     let mut config = ServeConfig::new(a.listen, a.backend.backend);
-    config.backend_options = a.backend.options();
+    let Some(prepared) = super::sim_flags::prepare(&a.backend)? else {
+        return Ok(exit_code::SUCCESS); // --sim-fault help
+    };
+    if prepared.has_wrapper() {
+        return Err(CliError::new(
+            exit_code::USAGE,
+            "--sim-fault tcb-race works with attest and doctor, not serve (use stale-blob to serve a stale blob)",
+        ));
+    }
+    config.backend_options = prepared.options;
     config.vmpl = a.backend.vmpl;
     if let Some(n) = a.workers {
         config.limits.workers = n;
