@@ -196,7 +196,7 @@ impl Evidence {
 
     /// Write evidence to `path` in `format` (a directory for `snpguest-dir`, created if missing).
     /// Files are written through a randomly named new file and renamed, so a reader never sees
-    /// half and a planted symbolic link is never followed (see [`write_atomic`]).
+    /// half and a planted symbolic link is never followed (see `write_atomic`).
     pub fn write_path(&self, path: &Path, format: Format) -> Result<(), EvidenceError> {
         self.check_sizes()?;
         if format == Format::SnpguestDir {

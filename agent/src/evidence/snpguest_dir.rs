@@ -20,9 +20,9 @@
 //!
 //! The directory is untrusted input, and `attest` often runs as root, so neither side follows a
 //! symbolic link inside it: the writer creates every file under a random name with `O_EXCL`
-//! and renames it into place ([`super::write_atomic`]) and refuses a `certs` that is a link; the
-//! reader opens members with `O_NOFOLLOW`, reads only regular files, and refuses a link (copy the
-//! file in instead). Two files for one certificate (`vcek.pem` beside `vcek.der`) must hold the
+//! and renames it into place (`write_atomic` in the parent module), and refuses a `certs` that
+//! is a link; the reader opens members with `O_NOFOLLOW`, reads only regular files, and refuses
+//! a link (copy the file in instead). Two files for one certificate (`vcek.pem` beside `vcek.der`) must hold the
 //! same certificate, or the reader refuses the directory rather than pick one.
 
 use std::path::{Path, PathBuf};

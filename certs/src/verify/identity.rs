@@ -98,4 +98,25 @@ mod tests {
         assert_eq!(id.to_string().len(), 96);
         assert!(EvidenceId::compute(&signed, &[0; 48], &s).is_none());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn every_valid_signature_and_its_twin_agree(
+            r in proptest::array::uniform32(1u8..),
+            s in proptest::array::uniform32(proptest::num::u8::ANY),
+            signed in proptest::collection::vec(proptest::num::u8::ANY, 0x2A0),
+        ) {
+            // 32 random low-order bytes under a zero prefix: always in 1..n for S != 0.
+            let widen = |x: [u8; 32]| {
+                let mut b = [0u8; 48];
+                b[16..].copy_from_slice(&x);
+                b
+            };
+            let (r, s) = (widen(r), widen(s));
+            proptest::prop_assume!(s.iter().any(|&b| b != 0));
+            let id = EvidenceId::compute(&signed, &r, &s);
+            proptest::prop_assert!(id.is_some());
+            proptest::prop_assert_eq!(EvidenceId::compute(&signed, &r, &neg(&s)), id);
+        }
+    }
 }
