@@ -7,10 +7,11 @@
 //! caller performs it, with time supplied through a [`Clock`] so tests run instantly.
 //!
 //! The rules (issue 4; Linux `__handle_guest_request`, abi-facts §1.4):
-//! * **BUSY** — the host did not forward the request; the firmware still expects the same sequence
-//!   number. Resend the *identical* ciphertext after an exponential backoff (`initial_backoff`,
-//!   doubling, capped at `max_backoff`), at most `max_busy_retries` times and never past `deadline`
-//!   measured from the first send of the call.
+//! * **BUSY** — the host says it did not forward the request, so the firmware should still expect
+//!   the same sequence number. Resend the *identical* ciphertext after an exponential backoff
+//!   (`initial_backoff`, doubling, capped at `max_backoff`), at most `max_busy_retries` times and
+//!   never past `deadline` measured from the first send of the call. Past that, the GHCB driver
+//!   wipes the key (issue 16): "not forwarded" is only the host's claim.
 //! * **INVALID_LEN** — the certificate buffer was too small; RBX says how many pages the host wants.
 //!   The caller first burns the sequence number (resends the same message as a plain guest request,
 //!   as Linux does) and then builds a *new* message with the larger buffer. Growth is bounded by
