@@ -27,6 +27,35 @@ pub enum Divergence {
     /// A CPUID of a product line `sev` knows and we do not support (Venice): `sev` parses it,
     /// our product determination refuses it.
     UnsupportedProduct,
+    /// A reserved field is not zero: `sev` refuses the report, we read the fields we know. All
+    /// these bytes lie inside the signed range (0x000..0x2A0), so in a report whose signature
+    /// verifies they were written by the firmware (a field newer than our layout); refusing
+    /// them would break on the next firmware, and ignoring them cannot let a host change
+    /// anything.
+    NonZeroReserved,
+}
+
+/// The reserved ranges `sev` requires to be zero, by version (its V2 / V3 (3, 4) / V5 (5 and
+/// above) layouts).
+fn reserved_ranges(version: u32) -> Vec<std::ops::Range<usize>> {
+    let mut r = vec![0x4C..0x50, 0x1EB..0x1EC, 0x1EF..0x1F0];
+    r.push(if version == 2 {
+        0x188..0x1A0
+    } else {
+        0x18B..0x1A0
+    });
+    r.push(if version <= 4 {
+        0x1F8..0x2A0
+    } else {
+        0x208..0x2A0
+    });
+    r
+}
+
+fn reserved_nonzero(data: &[u8], version: u32) -> bool {
+    reserved_ranges(version)
+        .into_iter()
+        .any(|r| data[r].iter().any(|&b| b != 0))
 }
 
 /// Whether our verifier's `report_format` check accepts this version.
@@ -69,6 +98,13 @@ pub fn report_sev_diff(data: &[u8]) -> Option<Divergence> {
                 assert!(!version_supported(version));
                 return None;
             }
+            if e.to_string().contains("Skipped bytes") {
+                assert!(
+                    reserved_nonzero(data, version),
+                    "sev refused reserved bytes that are zero"
+                );
+                return Some(Divergence::NonZeroReserved);
+            }
             if version == 2 {
                 assert!(
                     ours.chip_id_masked(),
@@ -83,6 +119,10 @@ pub fn report_sev_diff(data: &[u8]) -> Option<Divergence> {
             return None;
         }
     };
+    assert!(
+        !reserved_nonzero(data, version),
+        "sev accepted a report with non-zero reserved bytes"
+    );
     let mut divergence = None;
     if !version_supported(version) {
         assert!(version > 5, "sev accepted version {version}");
