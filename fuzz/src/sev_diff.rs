@@ -33,7 +33,14 @@ pub enum Divergence {
     /// them would break on the next firmware, and ignoring them cannot let a host change
     /// anything.
     NonZeroReserved,
+    /// Guest policy bit 17 (reserved, must be one) clear in the report: `sev` reports the policy
+    /// with the bit forced to one (its `u64` conversion ORs it in), we report the signed bytes
+    /// as they are.
+    PolicyBit17Forced,
 }
+
+/// Guest policy bit 17: reserved, must be one.
+const POLICY_MBO: u64 = 1 << 17;
 
 /// The reserved ranges `sev` requires to be zero, by version (its V2 / V3 (3, 4) / V5 (5 and
 /// above) layouts).
@@ -148,7 +155,14 @@ pub fn report_sev_diff(data: &[u8]) -> Option<Divergence> {
 
     assert_eq!(version, theirs.version, "version");
     assert_eq!(ours.guest_svn(), theirs.guest_svn, "guest_svn");
-    assert_eq!(ours.policy(), u64::from(theirs.policy), "policy");
+    assert_eq!(
+        ours.policy() | POLICY_MBO,
+        u64::from(theirs.policy),
+        "policy"
+    );
+    if ours.policy() & POLICY_MBO == 0 {
+        divergence = divergence.or(Some(Divergence::PolicyBit17Forced));
+    }
     assert_eq!(ours.family_id(), &theirs.family_id, "family_id");
     assert_eq!(ours.image_id(), &theirs.image_id, "image_id");
     assert_eq!(ours.vmpl(), theirs.vmpl, "vmpl");
