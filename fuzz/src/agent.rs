@@ -290,6 +290,20 @@ pub fn evidence_snpguest_tar(data: &[u8]) -> bool {
     let Some(out) = Scratch::new() else {
         return true;
     };
+    // The reader keeps certificate files as bytes (like the host's table in json/bin); the
+    // writer needs DER, so a file that is not one is refused there, with a typed error.
+    let decodes = ev.cert_table.is_empty()
+        || snp_certs::table::CertTable::parse(&ev.cert_table).is_ok_and(|t| {
+            t.entries().iter().all(|e| {
+                // Unknown entries are written as raw bytes; the others as PEM of their DER.
+                matches!(e.kind, snp_certs::table::EntryKind::Unknown(_)) || e.der().is_ok()
+            })
+        });
+    if !decodes {
+        let e = snpguest_dir::write(&ev, &out.0).expect_err("undecodable entry written");
+        assert!(!e.to_string().is_empty());
+        return true;
+    }
     snpguest_dir::write(&ev, &out.0).expect("evidence that was read writes as a directory");
     let again = snpguest_dir::read(&out.0).expect("a written directory reads back");
     assert_eq!(

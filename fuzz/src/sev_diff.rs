@@ -27,6 +27,42 @@ pub enum Divergence {
     /// A CPUID of a product line `sev` knows and we do not support (Venice): `sev` parses it,
     /// our product determination refuses it.
     UnsupportedProduct,
+    /// A reserved field is not zero: `sev` refuses the report, we read the fields we know. All
+    /// these bytes lie inside the signed range (0x000..0x2A0), so in a report whose signature
+    /// verifies they were written by the firmware (a field newer than our layout); refusing
+    /// them would break on the next firmware, and ignoring them cannot let a host change
+    /// anything.
+    NonZeroReserved,
+    /// Guest policy bit 17 (reserved, must be one) clear in the report: `sev` reports the policy
+    /// with the bit forced to one (its `u64` conversion ORs it in), we report the signed bytes
+    /// as they are.
+    PolicyBit17Forced,
+}
+
+/// Guest policy bit 17: reserved, must be one.
+const POLICY_MBO: u64 = 1 << 17;
+
+/// The reserved ranges `sev` requires to be zero, by version (its V2 / V3 (3, 4) / V5 (5 and
+/// above) layouts).
+fn reserved_ranges(version: u32) -> Vec<std::ops::Range<usize>> {
+    let mut r = vec![0x4C..0x50, 0x1EB..0x1EC, 0x1EF..0x1F0];
+    r.push(if version == 2 {
+        0x188..0x1A0
+    } else {
+        0x18B..0x1A0
+    });
+    r.push(if version <= 4 {
+        0x1F8..0x2A0
+    } else {
+        0x208..0x2A0
+    });
+    r
+}
+
+fn reserved_nonzero(data: &[u8], version: u32) -> bool {
+    reserved_ranges(version)
+        .into_iter()
+        .any(|r| data[r].iter().any(|&b| b != 0))
 }
 
 /// Whether our verifier's `report_format` check accepts this version.
@@ -69,6 +105,13 @@ pub fn report_sev_diff(data: &[u8]) -> Option<Divergence> {
                 assert!(!version_supported(version));
                 return None;
             }
+            if e.to_string().contains("Skipped bytes") {
+                assert!(
+                    reserved_nonzero(data, version),
+                    "sev refused reserved bytes that are zero"
+                );
+                return Some(Divergence::NonZeroReserved);
+            }
             if version == 2 {
                 assert!(
                     ours.chip_id_masked(),
@@ -83,6 +126,10 @@ pub fn report_sev_diff(data: &[u8]) -> Option<Divergence> {
             return None;
         }
     };
+    assert!(
+        !reserved_nonzero(data, version),
+        "sev accepted a report with non-zero reserved bytes"
+    );
     let mut divergence = None;
     if !version_supported(version) {
         assert!(version > 5, "sev accepted version {version}");
@@ -108,7 +155,14 @@ pub fn report_sev_diff(data: &[u8]) -> Option<Divergence> {
 
     assert_eq!(version, theirs.version, "version");
     assert_eq!(ours.guest_svn(), theirs.guest_svn, "guest_svn");
-    assert_eq!(ours.policy(), u64::from(theirs.policy), "policy");
+    assert_eq!(
+        ours.policy() | POLICY_MBO,
+        u64::from(theirs.policy),
+        "policy"
+    );
+    if ours.policy() & POLICY_MBO == 0 {
+        divergence = divergence.or(Some(Divergence::PolicyBit17Forced));
+    }
     assert_eq!(ours.family_id(), &theirs.family_id, "family_id");
     assert_eq!(ours.image_id(), &theirs.image_id, "image_id");
     assert_eq!(ours.vmpl(), theirs.vmpl, "vmpl");
