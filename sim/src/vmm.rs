@@ -2,8 +2,10 @@
 //!
 //! Contract (KVM-v7 documentation, QEMU `certs-filename` / `certs-timeout`):
 //! - take a **shared** lock on the blob file before reading it ([`snp_certs::blob::SharedBlob`]:
-//!   OFD locks, so a real QEMU and this VMM exclude the same updaters), waiting at most
-//!   `certs_timeout` (100 ms by default, QEMU's) and answering BUSY after that;
+//!   an OFD read lock, QEMU's kind; updaters take both an OFD write lock and an exclusive
+//!   `flock`, so they exclude this VMM, a real QEMU and `flock` readers alike), waiting at most
+//!   `certs_timeout` (100 ms by default, QEMU's) and answering BUSY after that — also when the
+//!   file was replaced again every time the lock came free;
 //! - re-check after locking that the path still names the locked inode (done by `SharedBlob`);
 //! - if the guest's buffer is too small answer INVALID_LEN with the pages needed;
 //! - otherwise copy the blob into guest memory at the GPA and **keep the lock** until KVM reports
