@@ -140,3 +140,87 @@ fn build_refuses_a_blob_without_a_vek_and_a_bundle_for_one_cert() {
         .arg(d.join("x.bin")));
     assert_eq!(code, 1, "{err}");
 }
+
+/// A two-route KDS on 127.0.0.1: `/vcek/v1/<product>/cert_chain` answers the chain PEM, any
+/// other `/vcek/v1/...` the VCEK DER.
+fn mock_kds(vcek: Vec<u8>, chain: Vec<u8>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let path = request_line.split_whitespace().nth(1).unwrap_or("");
+            let (status, body): (&str, &[u8]) = if path.ends_with("/cert_chain") {
+                ("200 OK", &chain)
+            } else if path.starts_with("/vcek/v1/") {
+                ("200 OK", &vcek)
+            } else {
+                ("404 Not Found", b"")
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(body);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// `host blob fetch` with real AMD data: the VCEK for the real Milan report's chip and TCB and
+/// Milan's chain, from a mock KDS, make a blob that chains to AMD's pinned roots.
+#[test]
+fn fetch_builds_a_blob_that_chains_to_amds_roots() {
+    use snp_certs::report::ReportView;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let report = cli_support::read_real(cli_support::MILAN.report);
+    let view = ReportView::new(&report).unwrap();
+    let chip = hex::encode(view.chip_id());
+    let tcb = format!(
+        "{:#x}",
+        view.reported_tcb(Product::Milan)
+            .unwrap()
+            .to_u64(Product::Milan)
+    );
+    let url = mock_kds(
+        cli_support::read_real(cli_support::MILAN.vek),
+        cli_support::read_real(cli_support::MILAN.chain),
+    );
+    let blob = d.join("fetched.bin");
+    let (code, _, err) = run(snp_agent(d)
+        .args([
+            "host",
+            "blob",
+            "fetch",
+            "--product",
+            "milan",
+            "--chip-id",
+            &chip,
+        ])
+        .args(["--tcb", &tcb, "--kds-url", &url, "-o"])
+        .arg(&blob));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(snp_agent(d)
+        .args(["host", "blob", "show", "--format", "json"])
+        .arg(&blob));
+    assert_eq!(code, 0, "{out}{err}");
+    let info: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(info["chain_verifies"], true, "{info}");
+    assert_eq!(info["vek"]["hw_id"], chip);
+    assert_eq!(
+        info["vek"]["tcb"],
+        view.reported_tcb(Product::Milan).unwrap().to_string()
+    );
+}

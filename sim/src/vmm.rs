@@ -2,8 +2,10 @@
 //!
 //! Contract (KVM-v7 documentation, QEMU `certs-filename` / `certs-timeout`):
 //! - take a **shared** lock on the blob file before reading it ([`snp_certs::blob::SharedBlob`]:
-//!   OFD locks, so a real QEMU and this VMM exclude the same updaters), waiting at most
-//!   `certs_timeout` (100 ms by default, QEMU's) and answering BUSY after that;
+//!   an OFD read lock, QEMU's kind; updaters take both an OFD write lock and an exclusive
+//!   `flock`, so they exclude this VMM, a real QEMU and `flock` readers alike), waiting at most
+//!   `certs_timeout` (100 ms by default, QEMU's) and answering BUSY after that — also when the
+//!   file was replaced again every time the lock came free;
 //! - re-check after locking that the path still names the locked inode (done by `SharedBlob`);
 //! - if the guest's buffer is too small answer INVALID_LEN with the pages needed;
 //! - otherwise copy the blob into guest memory at the GPA and **keep the lock** until KVM reports
@@ -128,21 +130,10 @@ impl Vmm {
                 Counters::bump(&counters.vmm_lock_waits);
                 match SharedBlob::acquire(&path, self.cfg.certs_timeout) {
                     Ok(b) => b,
-                    Err(BlobError::LockTimeout { .. }) => {
-                        Counters::bump(&counters.vmm_lock_timeouts);
-                        tracing::info!(path = %path.display(), "certificate blob locked by an updater; answering BUSY");
-                        return VmmAnswer::Busy;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read the certificate blob");
-                        return VmmAnswer::Generic;
-                    }
+                    Err(e) => return answer_for_blob_error(&e, counters),
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the certificate blob");
-                return VmmAnswer::Generic;
-            }
+            Err(e) => return answer_for_blob_error(&e, counters),
         };
         let bytes = match serve_bytes(blob.bytes(), serve) {
             Some(b) => b,
@@ -168,6 +159,23 @@ impl Vmm {
     pub fn request_sent(&mut self, counters: &Counters) {
         if self.held.take().is_some() {
             Counters::bump(&counters.vmm_lock_releases);
+        }
+    }
+}
+
+/// What the VMM answers when it cannot get the blob. An update in progress — the lock held
+/// past the timeout, or the file replaced again every time the lock came free (a tight loop of
+/// installs) — is transient: BUSY, so the guest retries. Anything else is a host failure.
+fn answer_for_blob_error(e: &BlobError, counters: &Counters) -> VmmAnswer {
+    match e {
+        BlobError::LockTimeout { path, .. } | BlobError::KeptChanging { path, .. } => {
+            Counters::bump(&counters.vmm_lock_timeouts);
+            tracing::info!(path = %path.display(), error = %e, "certificate blob held by an updater; answering BUSY");
+            VmmAnswer::Busy
+        }
+        _ => {
+            tracing::warn!(error = %e, "cannot read the certificate blob");
+            VmmAnswer::Generic
         }
     }
 }
@@ -318,5 +326,30 @@ mod tests {
             VmmAnswer::Proceed
         );
         assert_eq!(c.snapshot().certs_served, 0);
+    }
+
+    /// Regression (issue 15): a blob replaced again each time the lock came free (a tight
+    /// loop of installs) used to be answered with the generic error, which wipes the guest's
+    /// VMPCK; it is transient and is now BUSY, like a lock timeout.
+    #[test]
+    fn an_update_in_progress_is_busy_not_a_host_failure() {
+        let c = Counters::default();
+        let path = std::path::PathBuf::from("/x/certs.bin");
+        let kept = BlobError::KeptChanging {
+            path: path.clone(),
+            attempts: 9,
+        };
+        assert_eq!(answer_for_blob_error(&kept, &c), VmmAnswer::Busy);
+        let timeout = BlobError::LockTimeout {
+            path: path.clone(),
+            waited: Duration::from_millis(100),
+        };
+        assert_eq!(answer_for_blob_error(&timeout, &c), VmmAnswer::Busy);
+        assert_eq!(c.snapshot().vmm_lock_timeouts, 2);
+        let open = BlobError::Open {
+            path,
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(answer_for_blob_error(&open, &c), VmmAnswer::Generic);
     }
 }

@@ -402,3 +402,20 @@ mod tests {
         assert_eq!(check_served(&[0u8; 0x4A0], &[0xFFu8; 100]), Served::Unknown);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Hostile or garbled answers never panic the check and are never called stale
+        /// without a parsable VEK (which random bytes are not).
+        #[test]
+        fn check_served_never_panics(report in proptest::collection::vec(any::<u8>(), 0..1300),
+                                     table in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let s = check_served(&report, &table);
+            prop_assert!(!s.is_stale());
+        }
+    }
+}

@@ -356,4 +356,13 @@ mod tests {
         assert!(parse_tcb("bl=300", Product::Milan).is_err());
         assert!(parse_tcb("x=1", Product::Milan).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn tcb_parser_never_panics(s in ".{0,64}") {
+            for p in Product::ALL {
+                let _ = parse_tcb(&s, p);
+            }
+        }
+    }
 }

@@ -538,4 +538,11 @@ mod tests {
             .contains("needs a value"));
         assert!(help_text().contains("tcb-race[=N]"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn fault_parser_never_panics(s in ".{0,40}") {
+            let _ = parse_fault(&s);
+        }
+    }
 }

@@ -397,4 +397,54 @@ mod tests {
         ));
         assert_eq!(std::fs::read(&path).unwrap(), blob);
     }
+
+    /// Installs in a loop never let a reader of either kind see anything but a whole blob.
+    #[test]
+    fn concurrent_installs_are_never_read_torn() {
+        let p = SimPlatform::builder(Product::Milan).build().unwrap();
+        let a = build_blob(&sim_inputs(&p)).unwrap();
+        let mut only_vcek = sim_inputs(&p);
+        only_vcek.ark = None;
+        let b = build_blob(&only_vcek).unwrap();
+        assert_ne!(a, b);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("certs.bin");
+        install(&a, &path, Duration::from_secs(1)).unwrap();
+        let writer = {
+            let (path, a, b) = (path.clone(), a.clone(), b.clone());
+            std::thread::spawn(move || {
+                for i in 0..40 {
+                    let blob = if i % 2 == 0 { &b } else { &a };
+                    install(blob, &path, Duration::from_secs(10)).unwrap();
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        };
+        let readers: Vec<_> = [LockKind::Ofd, LockKind::Flock]
+            .into_iter()
+            .map(|kind| {
+                let (path, a, b) = (path.clone(), a.clone(), b.clone());
+                std::thread::spawn(move || {
+                    let mut whole = 0;
+                    for _ in 0..40 {
+                        match read_locked(&path, kind, Duration::from_secs(10)) {
+                            Ok(got) => {
+                                assert!(got == a || got == b, "{kind} reader saw a torn blob");
+                                whole += 1;
+                            }
+                            // Replaced again each time it got the lock: bounded, typed, and
+                            // never a partial read.
+                            Err(HostError::Blob(BlobError::KeptChanging { .. })) => {}
+                            Err(e) => panic!("{kind} reader: {e}"),
+                        }
+                    }
+                    assert!(whole > 0, "{kind} reader never got a blob");
+                })
+            })
+            .collect();
+        writer.join().unwrap();
+        for r in readers {
+            r.join().unwrap();
+        }
+    }
 }
