@@ -16,8 +16,8 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
@@ -248,10 +248,101 @@ impl Progress {
     }
 }
 
+/// Where the inputs come from. Workers take the next input themselves (an atomic index into a
+/// listing, or a line of stdin under a lock) and write their own output line under a lock: no
+/// channel hand-off and no thread wake-up per input (those cost ~5 % of a verification).
+enum Source {
+    Listed {
+        paths: Vec<PathBuf>,
+        next: AtomicUsize,
+    },
+    Stdin(Mutex<StdinState>),
+}
+
+struct StdinState {
+    reader: std::io::BufReader<std::io::Stdin>,
+    next: u64,
+    /// Set once reading fails or ends; later callers get `None` at once.
+    finished: bool,
+    error: Option<std::io::Error>,
+}
+
+impl Source {
+    fn next(&self) -> Option<(u64, Result<PathBuf, String>)> {
+        match self {
+            Source::Listed { paths, next } => {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                paths.get(i).map(|p| (i as u64, Ok(p.clone())))
+            }
+            Source::Stdin(state) => {
+                let mut st = state.lock().ok()?;
+                loop {
+                    if st.finished {
+                        return None;
+                    }
+                    match read_line(&mut st.reader) {
+                        Ok(None) => st.finished = true,
+                        Err(e) => {
+                            st.finished = true;
+                            st.error = Some(e);
+                        }
+                        Ok(Some(Ok(l))) if l.trim().is_empty() => {}
+                        Ok(Some(line)) => {
+                            let i = st.next;
+                            st.next += 1;
+                            return Some((i, line.map(|l| PathBuf::from(l.trim()))));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The output side, shared by the workers.
+struct Output {
+    out: std::io::BufWriter<std::io::Stdout>,
+    error: Option<std::io::Error>,
+    done: u64,
+    failed: u64,
+    worst: u8,
+    progress: Progress,
+}
+
+impl Output {
+    fn record(&mut self, answer: &Answer) {
+        self.done += 1;
+        if answer.code != exit_code::SUCCESS {
+            self.failed += 1;
+        }
+        self.worst = worst(self.worst, answer.code);
+        if self.error.is_none() {
+            if let Err(e) = self.out.write_all(&answer.line) {
+                self.error = Some(e);
+            }
+        }
+        tracing::trace!(index = answer.index, code = answer.code, "batch item done");
+        self.progress.show(self.done, self.failed, false);
+    }
+}
+
+fn usage_answer(index: u64, why: String) -> Answer {
+    let mut line = serde_json::to_vec(&json!({
+        "index": index, "verdict": "error", "exit_code": exit_code::USAGE, "error": why,
+    }))
+    .unwrap_or_default();
+    line.push(b'\n');
+    Answer {
+        index,
+        code: exit_code::USAGE,
+        line,
+    }
+}
+
 /// Run `verify --batch`.
 pub fn run(a: VerifyArgs, policy: Policy, expected: Expectations) -> CliResult {
     let source = a.input.evidence.clone();
-    let shared = Arc::new(Shared {
+    let shared = Shared {
         roots: if a.sim_roots {
             Roots::Simulator
         } else {
@@ -267,128 +358,87 @@ pub fn run(a: VerifyArgs, policy: Policy, expected: Expectations) -> CliResult {
         expected,
         in_format: a.input.in_format,
         full: a.format == OutputFormat::Json,
+    };
+    let (inputs, total) = if source == Path::new("-") {
+        let st = StdinState {
+            reader: std::io::BufReader::new(std::io::stdin()),
+            next: 0,
+            finished: false,
+            error: None,
+        };
+        (Source::Stdin(Mutex::new(st)), None)
+    } else {
+        let paths = dir_inputs(&source)?;
+        let n = paths.len() as u64;
+        (
+            Source::Listed {
+                paths,
+                next: AtomicUsize::new(0),
+            },
+            Some(n),
+        )
+    };
+    let output = Mutex::new(Output {
+        out: std::io::BufWriter::new(std::io::stdout()),
+        error: None,
+        done: 0,
+        failed: 0,
+        worst: exit_code::SUCCESS,
+        progress: Progress::new(total),
     });
 
-    // Inputs: a directory listing (known length) or stdin lines (streamed).
-    let from_stdin = source == Path::new("-");
-    let listed = if from_stdin {
-        None
-    } else {
-        Some(dir_inputs(&source)?)
-    };
-    let mut progress = Progress::new(listed.as_ref().map(|l| l.len() as u64));
-
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Result<PathBuf, String>)>(workers * 4);
-    let job_rx = Arc::new(Mutex::new(job_rx));
-    let (ans_tx, ans_rx) = mpsc::channel::<Answer>();
-
-    let feeder = std::thread::Builder::new()
-        .name("snp-agent-batch-input".into())
-        .spawn(move || -> Result<(), CliError> {
-            match listed {
-                Some(paths) => {
-                    for (i, p) in paths.into_iter().enumerate() {
-                        if job_tx.send((i as u64, Ok(p))).is_err() {
-                            break;
-                        }
-                    }
-                }
-                None => {
-                    let stdin = std::io::stdin();
-                    let mut input = stdin.lock();
-                    let mut i = 0u64;
-                    while let Some(line) = read_line(&mut input).map_err(|e| {
-                        CliError::new(exit_code::OTHER, format!("reading paths from stdin: {e}"))
-                    })? {
-                        let item = match line {
-                            Ok(l) if l.trim().is_empty() => continue,
-                            Ok(l) => Ok(PathBuf::from(l.trim())),
-                            Err(e) => Err(e),
+    let spawned = std::thread::scope(|scope| -> std::io::Result<()> {
+        for n in 0..workers {
+            let (inputs, output, shared) = (&inputs, &output, &shared);
+            std::thread::Builder::new()
+                .name(format!("snp-agent-batch-{n}"))
+                .spawn_scoped(scope, move || {
+                    while let Some((index, item)) = inputs.next() {
+                        let answer = match item {
+                            Ok(path) => one(shared, index, &path),
+                            Err(why) => usage_answer(index, why),
                         };
-                        if job_tx.send((i, item)).is_err() {
-                            break;
-                        }
-                        i += 1;
-                    }
-                }
-            }
-            Ok(())
-        })
-        .map_err(|e| CliError::new(exit_code::OTHER, format!("starting a thread: {e}")))?;
-
-    let mut handles = Vec::with_capacity(workers);
-    for n in 0..workers {
-        let (rx, tx, shared) = (Arc::clone(&job_rx), ans_tx.clone(), Arc::clone(&shared));
-        let h = std::thread::Builder::new()
-            .name(format!("snp-agent-batch-{n}"))
-            .spawn(move || loop {
-                let job = match rx.lock() {
-                    Ok(guard) => guard.recv(),
-                    Err(_) => return,
-                };
-                let Ok((index, item)) = job else { return };
-                let answer = match item {
-                    Ok(path) => one(&shared, index, &path),
-                    Err(why) => {
-                        let mut line = serde_json::to_vec(&json!({
-                            "index": index, "verdict": "error", "exit_code": exit_code::USAGE,
-                            "error": why,
-                        }))
-                        .unwrap_or_default();
-                        line.push(b'\n');
-                        Answer {
-                            index,
-                            code: exit_code::USAGE,
-                            line,
+                        match output.lock() {
+                            Ok(mut o) => o.record(&answer),
+                            Err(_) => return,
                         }
                     }
-                };
-                if tx.send(answer).is_err() {
-                    return;
-                }
-            })
-            .map_err(|e| CliError::new(exit_code::OTHER, format!("starting a thread: {e}")))?;
-        handles.push(h);
-    }
-    drop(ans_tx);
+                })?;
+        }
+        Ok(())
+    });
+    spawned.map_err(|e| CliError::new(exit_code::OTHER, format!("starting a thread: {e}")))?;
 
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let (mut done, mut failed, mut worst_code) = (0u64, 0u64, exit_code::SUCCESS);
-    let mut write_error = None;
-    for answer in ans_rx {
-        done += 1;
-        if answer.code != exit_code::SUCCESS {
-            failed += 1;
-        }
-        worst_code = worst(worst_code, answer.code);
-        if write_error.is_none() {
-            if let Err(e) = out.write_all(&answer.line) {
-                write_error = Some(e);
-            }
-        }
-        tracing::trace!(index = answer.index, code = answer.code, "batch item done");
-        progress.show(done, failed, false);
-    }
-    progress.finish(done, failed);
-    for h in handles {
-        let _ = h.join();
-    }
-    let fed = feeder
-        .join()
-        .map_err(|_| CliError::new(exit_code::OTHER, "the input thread panicked"))?;
-    if let Some(e) = write_error.map(Err).unwrap_or_else(|| out.flush()).err() {
+    let mut o = output
+        .into_inner()
+        .map_err(|_| CliError::new(exit_code::OTHER, "a batch worker panicked"))?;
+    let (done, failed) = (o.done, o.failed);
+    o.progress.finish(done, failed);
+    if let Some(e) = o
+        .error
+        .take()
+        .map(Err)
+        .unwrap_or_else(|| o.out.flush())
+        .err()
+    {
         return Err(CliError::new(
             exit_code::OTHER,
             format!("cannot write to stdout: {e}"),
         ));
     }
-    fed?;
+    if let Source::Stdin(st) = &inputs {
+        if let Some(e) = st.lock().ok().and_then(|mut s| s.error.take()) {
+            return Err(CliError::new(
+                exit_code::OTHER,
+                format!("reading paths from stdin: {e}"),
+            ));
+        }
+    }
     if done == 0 {
         eprintln!("snp-agent: --batch: no inputs");
     }
-    Ok(worst_code)
+    Ok(o.worst)
 }
 
 #[cfg(test)]
