@@ -29,8 +29,12 @@
 //! ([`Challenge::verify`]). A nonce is only as good as the relying party's refusal to accept it
 //! twice; that bookkeeping lives with the relying party (see `examples/lib.rs`).
 
+pub mod profile;
+
 use rand::RngCore;
 use subtle::ConstantTimeEq;
+
+pub use profile::{InputKind, Profile, ProfileError};
 
 pub use crate::policy::binding::DOMAIN;
 

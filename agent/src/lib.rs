@@ -7,6 +7,8 @@
 
 pub mod backend;
 pub mod binding;
+pub mod convert;
+pub mod ear;
 pub mod evidence;
 pub mod exit_code;
 #[allow(unsafe_code)]

@@ -4,7 +4,10 @@
 mod appraise;
 mod args;
 mod attest;
+mod binding_args;
 mod certs;
+mod convert;
+mod ear_out;
 mod fetch;
 mod render;
 mod serve;
@@ -92,6 +95,9 @@ enum Command {
     /// List the certificate table the host served, in the host's order, each entry identified.
     #[command(after_help = certs::AFTER_HELP)]
     Certs(certs::CertsArgs),
+    /// Convert evidence between forms (json, bin, snpguest-dir, coco, cmw), refusing any loss.
+    #[command(after_help = convert::AFTER_HELP)]
+    Convert(convert::ConvertArgs),
     /// Fetch VCEK / CA chain / CRL from AMD KDS into the cache (and optionally a directory).
     #[command(after_help = fetch::AFTER_HELP)]
     Fetch(fetch::FetchArgs),
@@ -239,6 +245,7 @@ pub fn main() -> ExitCode {
         Command::Show(a) => show::run(a),
         Command::Certs(a) => certs::run(a),
         Command::Fetch(a) => fetch::run(a),
+        Command::Convert(a) => convert::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();

@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 use sev::firmware::guest::AttestationReport;
 use sev::firmware::host::{CertTableEntry, CertType};
+use sev::parser::ByteParser;
 use snp_certs::report::REPORT_SIZE;
 use snp_certs::table::{CertTable, CertTableBuilder, EntryKind, Guid};
 
@@ -67,10 +68,10 @@ fn faithful_report(raw: &[u8]) -> Result<AttestationReport, EvidenceError> {
 }
 
 fn encode_report(report: AttestationReport) -> Result<Vec<u8>, EvidenceError> {
-    let mut out = Vec::with_capacity(REPORT_SIZE);
-    report
-        .write_bytes(&mut out)
-        .map_err(|e| EvidenceError::Coco(format!("cannot encode the report: {e}")))?;
+    let out = report
+        .to_bytes()
+        .map_err(|e| EvidenceError::Coco(format!("cannot encode the report: {e}")))?
+        .to_vec();
     if out.len() != REPORT_SIZE {
         return Err(EvidenceError::Coco(format!(
             "the sev crate encoded {} bytes, expected {REPORT_SIZE}",
