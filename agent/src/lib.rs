@@ -13,6 +13,7 @@ pub mod evidence;
 pub mod exit_code;
 #[allow(unsafe_code)]
 pub mod ioctl;
+pub mod kbs;
 pub mod kds;
 pub mod policy;
 pub mod serve;

@@ -9,6 +9,7 @@ mod certs;
 mod convert;
 mod ear_out;
 mod fetch;
+mod kbs;
 mod render;
 mod serve;
 mod show;
@@ -104,6 +105,9 @@ enum Command {
     /// Serve evidence over HTTP: a challenge-response endpoint inside the guest.
     #[command(after_help = serve::AFTER_HELP)]
     Serve(serve::ServeArgs),
+    /// Talk to a Trustee Key Broker Service (protocol 0.4.0): attest and fetch a secret.
+    #[command(after_help = kbs::AFTER_HELP)]
+    Kbs(kbs::KbsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Example:\n  snp-agent completions bash > /etc/bash_completion.d/snp-agent"
@@ -246,6 +250,7 @@ pub fn main() -> ExitCode {
         Command::Certs(a) => certs::run(a),
         Command::Fetch(a) => fetch::run(a),
         Command::Convert(a) => convert::run(a),
+        Command::Kbs(a) => kbs::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
