@@ -280,3 +280,44 @@ fn verify_reads_trustee_ear_tokens() {
     assert_eq!(v["token"]["submods"][0]["status"], "affirming");
     assert_eq!(v["signature"]["verified"], true);
 }
+
+/// `serve --binding veraison` binds a 64-byte nonce verbatim, `--binding trustee` hashes the
+/// runtime data carried as the nonce; a nonce that does not fit the profile is a 400.
+#[test]
+fn serve_binds_under_the_configured_profile() {
+    use snp_agent::backend::BackendKind;
+    use snp_agent::binding::Profile;
+    use snp_agent::serve::{spawn, ServeConfig};
+    let client = reqwest::blocking::Client::new();
+    let post = |url: &str, nonce: &[u8]| {
+        client
+            .post(format!("{url}/attest"))
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(&serde_json::json!({"nonce": hex::encode(nonce)})).unwrap())
+            .send()
+            .unwrap()
+    };
+    for (profile, input, want) in [
+        (Profile::Veraison, vec![0x4du8; 64], [0x4du8; 64]),
+        (
+            Profile::Trustee,
+            br#"{"nonce":"abc","tee-pubkey":{"kty":"EC"}}"#.to_vec(),
+            Profile::Trustee
+                .report_data(br#"{"tee-pubkey":{"kty":"EC"},"nonce":"abc"}"#, None)
+                .unwrap(),
+        ),
+    ] {
+        let mut config = ServeConfig::new("127.0.0.1:0", BackendKind::Sim);
+        config.binding = profile;
+        let handle = spawn(config).unwrap();
+        let url = handle.url();
+        let resp = post(&url, &input);
+        assert_eq!(resp.status().as_u16(), 200, "{profile}");
+        let (ev, _) = Evidence::from_bytes(&resp.bytes().unwrap(), None).unwrap();
+        assert_eq!(ev.report[0x50..0x90], want, "{profile}");
+        if profile == Profile::Veraison {
+            assert_eq!(post(&url, &[0x4d; 32]).status().as_u16(), 400);
+        }
+        handle.shutdown().unwrap();
+    }
+}

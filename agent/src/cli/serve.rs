@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (default 16384).
     #[arg(long, value_name = "BYTES")]
     pub max_body: Option<usize>,
+    /// How a request's nonce is bound into REPORT_DATA: snp-agent (default), veraison (a
+    /// 64-byte nonce verbatim), raw, or trustee / maa (the nonce bytes are the runtime data).
+    #[arg(long, value_parser = super::args::binding, default_value = "snp-agent", value_name = "PROFILE")]
+    pub binding: snp_agent::binding::Profile,
 }
 
 pub fn run(a: ServeArgs) -> CliResult {
@@ -45,6 +49,7 @@ pub fn run(a: ServeArgs) -> CliResult {
     let mut config = ServeConfig::new(a.listen, a.backend.backend);
     config.backend_options = a.backend.options();
     config.vmpl = a.backend.vmpl;
+    config.binding = a.binding;
     if let Some(n) = a.workers {
         config.limits.workers = n;
     }
