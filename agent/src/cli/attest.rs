@@ -25,7 +25,9 @@ Examples:
   snp-agent attest --format bin --out evidence.bin            # go-sev-guest layout
   snp-agent attest --format snpguest-dir --out ./attestation  # report + certs/*.pem
   snp-agent attest --format coco > evidence.coco.json         # Trustee SnpEvidence
-  snp-agent attest --backend sim --sim-product turin --nonce 00 --out sim.json";
+  snp-agent attest --backend sim --sim-product turin --nonce 00 --out sim.json
+  snp-agent attest --binding trustee --runtime-data @runtime-data.json --format coco  # for Trustee
+  snp-agent attest --binding veraison --nonce $NONCE64 --format cmw                 # for Veraison";
 
 #[derive(Args, Debug)]
 pub struct AttestArgs {
@@ -45,7 +47,7 @@ pub struct AttestArgs {
     /// Runtime data for --binding trustee (a JSON document) or maa (bytes); @FILE reads a file.
     #[arg(long, value_parser = args::runtime_data, value_name = "TEXT|@FILE", conflicts_with = "report_data")]
     pub runtime_data: Option<args::HexBytes>,
-    /// Evidence format: json, bin, snpguest-dir, coco.
+    /// Evidence format: json, bin, snpguest-dir, coco, cmw.
     #[arg(long, value_parser = args::format, default_value = "json", value_name = "FORMAT")]
     pub format: Format,
     /// Where to write the evidence (a directory for snpguest-dir); stdout if absent.

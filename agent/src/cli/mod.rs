@@ -181,10 +181,11 @@ impl BackendArgs {
 /// Evidence input options shared by `verify`, `show`, `certs`.
 #[derive(Args, Debug, Clone)]
 pub struct EvidenceIn {
-    /// Evidence: a file (json, bin, coco — detected), a snpguest directory, or - for stdin.
+    /// Evidence: a file (json, bin, coco, cmw — detected), a snpguest directory, or - for
+    /// stdin; for `verify`, also an EAR token (JWT).
     #[arg(value_name = "EVIDENCE")]
     pub evidence: PathBuf,
-    /// Evidence format instead of detecting it: json, bin, snpguest-dir, coco.
+    /// Evidence format instead of detecting it: json, bin, snpguest-dir, coco, cmw.
     #[arg(long, value_parser = args::format, value_name = "FORMAT")]
     pub in_format: Option<Format>,
 }
