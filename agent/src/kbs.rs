@@ -356,6 +356,23 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Whatever a KBS answers for a resource, decryption fails cleanly (never panics).
+        #[test]
+        fn decrypt_never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+                                iv in "[A-Za-z0-9_-]{0,24}", tag in "[A-Za-z0-9_-]{0,30}") {
+            static KEY: std::sync::OnceLock<RsaPrivateKey> = std::sync::OnceLock::new();
+            let key = KEY.get_or_init(|| RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).expect("test key"));
+            let _ = decrypt(&body, key);
+            let jwe = serde_json::json!({
+                "protected": URL_SAFE_NO_PAD.encode(br#"{"alg":"RSA-OAEP-256","enc":"A256GCM"}"#),
+                "encrypted_key": "AAAA", "iv": iv, "ciphertext": "AAAA", "tag": tag,
+            });
+            proptest::prop_assert!(decrypt(&serde_json::to_vec(&jwe).unwrap(), key).is_err());
+        }
+    }
+
     #[test]
     fn runtime_data_binding_is_trustees() {
         // Independently: serde_json sorts keys (no preserve_order), compact = JCS for this data.

@@ -335,6 +335,17 @@ mod tests {
         assert!(!looks_like_jwt(&[0u8; 100]));
     }
 
+    proptest::proptest! {
+        /// Arbitrary text, and arbitrary JSON-ish parts in JWT shape, never panic the reader.
+        #[test]
+        fn decode_never_panics(s in "\\PC{0,200}",
+                               claims in "\\{(\"(submods|iat|exp|ear\\.status|eat_profile)\": ?(\\{\\}|[0-9]{1,3}|\"x\"|\\{\"a\": ?\\{\\}\\}), ?){0,4}\"z\": 0\\}") {
+            let _ = decode(&s);
+            let _ = looks_like_jwt(s.as_bytes());
+            let _ = decode(&format!("eyJ.{}.x", URL_SAFE_NO_PAD.encode(claims.as_bytes())));
+        }
+    }
+
     #[cfg(feature = "aws-lc")]
     #[test]
     fn signature_checked_against_the_given_key_only() {
