@@ -29,8 +29,12 @@
 //! ([`Challenge::verify`]). A nonce is only as good as the relying party's refusal to accept it
 //! twice; that bookkeeping lives with the relying party (see `examples/lib.rs`).
 
+pub mod profile;
+
 use rand::RngCore;
 use subtle::ConstantTimeEq;
+
+pub use profile::{InputKind, Profile, ProfileError};
 
 pub use crate::policy::binding::DOMAIN;
 
@@ -85,6 +89,9 @@ pub enum BindingError {
         /// Whether the challenge carried a public key.
         with_key: bool,
     },
+    /// The challenge does not fit the binding profile asked for.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
 }
 
 /// A relying party's challenge: a nonce and optionally a public key to bind.
@@ -95,6 +102,8 @@ pub enum BindingError {
 pub struct Challenge {
     nonce: Vec<u8>,
     public_key: Option<Vec<u8>>,
+    profile: Profile,
+    report_data: [u8; 64],
 }
 
 impl Challenge {
@@ -109,7 +118,27 @@ impl Challenge {
                 return Err(BindingError::PublicKeyLength { len: k.len() });
             }
         }
-        Ok(Challenge { nonce, public_key })
+        let report_data = crate::policy::binding::report_data(&nonce, public_key.as_deref());
+        Ok(Challenge {
+            nonce,
+            public_key,
+            profile: Profile::SnpAgent,
+            report_data,
+        })
+    }
+
+    /// The same challenge bound under another [`Profile`] (`serve --binding`): for `veraison`
+    /// the nonce must be 64 bytes, for `raw` at most 64, for `trustee` and `maa` the nonce
+    /// bytes are the runtime data; only `snp-agent` has a place for a public key.
+    pub fn with_profile(mut self, profile: Profile) -> Result<Challenge, BindingError> {
+        self.report_data = profile.report_data(&self.nonce, self.public_key.as_deref())?;
+        self.profile = profile;
+        Ok(self)
+    }
+
+    /// The profile the challenge is bound under.
+    pub fn profile(&self) -> Profile {
+        self.profile
     }
 
     /// A challenge with a fresh [`RANDOM_NONCE_LEN`]-byte nonce from the operating system's
@@ -132,7 +161,7 @@ impl Challenge {
 
     /// The REPORT_DATA a guest puts into its report for this challenge.
     pub fn report_data(&self) -> [u8; 64] {
-        crate::policy::binding::report_data(&self.nonce, self.public_key.as_deref())
+        self.report_data
     }
 
     /// The relying party's check: does `report_data` (from a *verified* report) bind this
@@ -242,6 +271,39 @@ mod tests {
             c.verify(&[0u8; 63]),
             Err(BindingError::ReportDataLength { len: 63 })
         );
+    }
+
+    #[test]
+    fn challenges_under_other_profiles() {
+        let nonce = vec![0x4d; 64];
+        let c = Challenge::new(nonce.clone(), None)
+            .unwrap()
+            .with_profile(Profile::Veraison)
+            .unwrap();
+        assert_eq!(c.report_data().to_vec(), nonce);
+        assert_eq!(c.profile(), Profile::Veraison);
+        assert!(c.verify(&nonce).is_ok());
+        let rd = br#"{"nonce":"abc","tee-pubkey":{}}"#.to_vec();
+        let c = Challenge::new(rd.clone(), None)
+            .unwrap()
+            .with_profile(Profile::Trustee)
+            .unwrap();
+        assert_eq!(
+            c.report_data(),
+            Profile::Trustee.report_data(&rd, None).unwrap()
+        );
+        assert!(matches!(
+            Challenge::new(vec![1; 32], None)
+                .unwrap()
+                .with_profile(Profile::Veraison),
+            Err(BindingError::Profile(_))
+        ));
+        assert!(matches!(
+            Challenge::new(vec![1; 64], Some(vec![1]))
+                .unwrap()
+                .with_profile(Profile::Veraison),
+            Err(BindingError::Profile(ProfileError::NoKeySlot(_)))
+        ));
     }
 
     proptest! {

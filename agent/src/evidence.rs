@@ -11,11 +11,13 @@
 //! | `bin` | report ‖ certificate table (go-sev-guest `attest -extended -outform bin`) | go-sev-guest, snp-agent |
 //! | `snpguest-dir` | `attestation-report.bin` + `certs/{ark,ask,vcek\|vlek}.pem` | snpguest (`report` + `certificates pem`) |
 //! | `coco` | Trustee's `SnpEvidence` JSON: `{"attestation_report": …, "cert_chain": [{cert_type, data}]}` | CoCo attesters |
+//! | `cmw` | a JSON CMW record of Veraison's `application/vnd.veraison.configfs-tsm+json` (see [`cmw`]) | ratsd, snp-agent |
 //!
 //! Readers treat every input as hostile: sizes are capped before anything is allocated for it,
 //! and every failure is a typed [`EvidenceError`].
 
 pub mod bin;
+pub mod cmw;
 pub mod coco;
 pub mod json;
 pub mod snpguest_dir;
@@ -133,6 +135,7 @@ impl Evidence {
             Format::Json => json::write(self),
             Format::Bin => Ok(bin::write(self)),
             Format::Coco => coco::write(self),
+            Format::Cmw => cmw::write(self),
             Format::SnpguestDir => Err(EvidenceError::NeedsDirectory),
         }
     }
@@ -157,6 +160,7 @@ impl Evidence {
             Format::Json => json::read(bytes)?,
             Format::Bin => bin::read(bytes)?,
             Format::Coco => coco::read(bytes)?,
+            Format::Cmw => cmw::read(bytes)?,
             Format::SnpguestDir => return Err(EvidenceError::NeedsDirectory),
         };
         ev.check_sizes()?;
@@ -218,11 +222,19 @@ pub enum Format {
     SnpguestDir,
     /// CoCo/Trustee `SnpEvidence` JSON.
     Coco,
+    /// A CMW record (Veraison / ratsd).
+    Cmw,
 }
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 4] = [Format::Json, Format::Bin, Format::SnpguestDir, Format::Coco];
+    pub const ALL: [Format; 5] = [
+        Format::Json,
+        Format::Bin,
+        Format::SnpguestDir,
+        Format::Coco,
+        Format::Cmw,
+    ];
 
     /// The name used on the command line.
     pub fn as_str(self) -> &'static str {
@@ -231,6 +243,7 @@ impl Format {
             Format::Bin => "bin",
             Format::SnpguestDir => "snpguest-dir",
             Format::Coco => "coco",
+            Format::Cmw => "cmw",
         }
     }
 }
@@ -248,7 +261,9 @@ impl FromStr for Format {
             .into_iter()
             .find(|f| f.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown evidence format {s:?}: expected json, bin, snpguest-dir or coco")
+                format!(
+                    "unknown evidence format {s:?}: expected json, bin, snpguest-dir, coco or cmw"
+                )
             })
     }
 }
@@ -275,6 +290,8 @@ pub fn detect_bytes(bytes: &[u8]) -> Result<Format, EvidenceError> {
                 (false, false) => Err(EvidenceError::UnknownJson),
             }
         }
+        // A report starts with its little-endian version (2, 3, 5): never '['.
+        Some(b'[') => Ok(Format::Cmw),
         Some(_) if bytes.len() >= REPORT_SIZE => Ok(Format::Bin),
         Some(_) => Err(EvidenceError::UnknownFormat { len: bytes.len() }),
     }
@@ -411,7 +428,7 @@ pub(crate) fn read_file_capped(path: &Path, max: u64) -> Result<Vec<u8>, Evidenc
 /// directory), filled, flushed to disk and renamed over `path`. The rename replaces a link at
 /// `path` itself rather than writing through it. A reader sees the old file or the whole new
 /// one, never half.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvidenceError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvidenceError> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
 
@@ -582,7 +599,7 @@ mod tests {
         #[test]
         fn readers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..3000)) {
             let _ = Evidence::from_bytes(&bytes, None);
-            for f in [Format::Json, Format::Bin, Format::Coco] {
+            for f in [Format::Json, Format::Bin, Format::Coco, Format::Cmw] {
                 let _ = Evidence::from_bytes(&bytes, Some(f));
             }
         }

@@ -7,12 +7,15 @@
 
 pub mod backend;
 pub mod binding;
+pub mod convert;
 pub mod doctor;
+pub mod ear;
 pub mod evidence;
 pub mod exit_code;
 pub mod host;
 #[allow(unsafe_code)]
 pub mod ioctl;
+pub mod kbs;
 pub mod kds;
 pub mod policy;
 pub mod serve;

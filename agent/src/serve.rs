@@ -157,6 +157,8 @@ pub struct ServeConfig {
     pub vmpl: u32,
     /// Resource bounds.
     pub limits: Limits,
+    /// How a request's challenge is bound into REPORT_DATA (issue 13: binding profiles).
+    pub binding: crate::binding::Profile,
 }
 
 impl ServeConfig {
@@ -168,6 +170,7 @@ impl ServeConfig {
             backend_options: BackendOptions::default(),
             vmpl: 0,
             limits: Limits::default(),
+            binding: crate::binding::Profile::SnpAgent,
         }
     }
 }
@@ -356,7 +359,14 @@ pub fn spawn(config: ServeConfig) -> Result<ServeHandle, ServeError> {
             "serving evidence from the SIMULATED platform: it proves nothing about real hardware"
         );
     }
-    start(listener, backend, config.vmpl, config.limits, false)
+    start(
+        listener,
+        backend,
+        config.vmpl,
+        config.limits,
+        false,
+        config.binding,
+    )
 }
 
 /// Start the endpoint over an already opened backend (tests, embedding). `listen` as in
@@ -370,7 +380,14 @@ pub fn spawn_with_backend(
     limits.validate()?;
     check_vmpl(vmpl)?;
     let listener = bind(listen)?;
-    start(listener, backend, vmpl, limits, false)
+    start(
+        listener,
+        backend,
+        vmpl,
+        limits,
+        false,
+        crate::binding::Profile::SnpAgent,
+    )
 }
 
 /// Run the endpoint until SIGINT or SIGTERM, then drain requests in progress and return. The
@@ -394,7 +411,14 @@ pub fn run_with(
             "serving evidence from the SIMULATED platform: it proves nothing about real hardware"
         );
     }
-    let handle = start(listener, backend, config.vmpl, config.limits, true)?;
+    let handle = start(
+        listener,
+        backend,
+        config.vmpl,
+        config.limits,
+        true,
+        config.binding,
+    )?;
     on_listening(handle.local_addr());
     handle.wait()
 }
@@ -435,6 +459,7 @@ fn start(
     vmpl: u32,
     limits: Limits,
     stop_on_signals: bool,
+    binding: crate::binding::Profile,
 ) -> Result<ServeHandle, ServeError> {
     let io = |what| move |source| ServeError::Io { what, source };
     let addr = listener
@@ -464,6 +489,7 @@ fn start(
         limits: limits.clone(),
         backend: backend_name,
         vmpl,
+        binding,
     };
     let http = std::thread::Builder::new()
         .name("snp-agent-serve".into())

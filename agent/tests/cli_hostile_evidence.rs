@@ -413,12 +413,13 @@ fn inputs_past_the_size_cap_are_refused_without_reading_them() {
     let (code, _, err) = verify(cache.path(), &sg, &[]);
     assert_eq!(code, i32::from(exit_code::EVIDENCE_INVALID), "{err}");
     assert!(err.contains("65536"), "names the cap: {err}");
-    // ... and one whose certificate never ends (a device, not a file): never opened, so the
-    // evidence has no VCEK (exit 3) instead of a hang.
+    // ... and one whose certificate never ends (a link to a device): the reader follows no
+    // links, so it is refused by name (exit 6) instead of hanging.
     std::fs::remove_file(&vcek).unwrap();
     std::os::unix::fs::symlink("/dev/zero", &vcek).unwrap();
     let (code, _, err) = verify(cache.path(), &sg, &[]);
-    assert_eq!(code, i32::from(exit_code::CERTIFICATE_UNAVAILABLE), "{err}");
+    assert_eq!(code, i32::from(exit_code::EVIDENCE_INVALID), "{err}");
+    assert!(err.contains("symbolic link"), "names the link: {err}");
     // ... and whose report never ends.
     let report = sg.join("attestation-report.bin");
     std::fs::remove_file(&report).unwrap();

@@ -58,89 +58,60 @@ pub fn format(s: &str) -> Result<snp_agent::evidence::Format, String> {
     s.parse()
 }
 
-/// An RFC 3339 date-time (`2026-01-31T12:00:00Z`, `2026-01-31T13:00:00+01:00`, fractional
-/// seconds allowed) or a plain date (`2026-01-31`, midnight UTC), as UNIX seconds.
-pub fn rfc3339(s: &str) -> Result<u64, String> {
-    let err =
-        || format!("{s:?} is not an RFC 3339 time: use e.g. 2026-01-31T12:00:00Z or 2026-01-31");
-    let b = s.trim().as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
-        let part = b.get(r).ok_or_else(err)?;
-        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
-            return Err(err());
+/// A binding profile name (`snp-agent`, `trustee`, `veraison`, `maa`, `raw`).
+pub fn binding(s: &str) -> Result<snp_agent::binding::Profile, String> {
+    s.parse()
+        .map_err(|e: snp_agent::binding::ProfileError| e.to_string())
+}
+
+/// Runtime data for the `trustee` and `maa` bindings: the text itself, or `@FILE` to read a
+/// file (at most 64 KiB; bytes as they are, no trailing-newline trimming: the hash covers them).
+pub fn runtime_data(s: &str) -> Result<HexBytes, String> {
+    use snp_agent::binding::profile::MAX_RUNTIME_DATA;
+    let bytes = match s.strip_prefix('@') {
+        Some(path) => {
+            use std::io::Read;
+            let f = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+            let mut buf = Vec::new();
+            f.take(MAX_RUNTIME_DATA as u64 + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("{path}: {e}"))?;
+            buf
         }
-        std::str::from_utf8(part)
-            .map_err(|_| err())?
-            .parse::<i64>()
-            .map_err(|_| err())
+        None => s.as_bytes().to_vec(),
     };
-    let sep = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
-    if b.len() < 10 || !sep(4, b"-") || !sep(7, b"-") {
-        return Err(err());
+    if bytes.len() > MAX_RUNTIME_DATA {
+        return Err(format!(
+            "runtime data is larger than {MAX_RUNTIME_DATA} bytes"
+        ));
     }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if !(1..=12).contains(&mo) || !(1..=days_in_month(y, mo)).contains(&d) {
-        return Err(err());
-    }
-    let mut secs = days_from_civil(y, mo, d) * 86_400;
-    if b.len() > 10 {
-        if !sep(10, b"Tt ") || !sep(13, b":") || !sep(16, b":") {
-            return Err(err());
-        }
-        let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-        if h > 23 || mi > 59 || se > 60 {
-            return Err(err());
-        }
-        secs += h * 3600 + mi * 60 + se.min(59);
-        let mut i = 19;
-        if sep(i, b".") {
-            i += 1;
-            let start = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == start {
-                return Err(err());
-            }
-        }
-        match b.get(i) {
-            Some(b'Z' | b'z') if i + 1 == b.len() => {}
-            Some(sign @ (b'+' | b'-')) if i + 6 == b.len() && sep(i + 3, b":") => {
-                let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
-                if oh > 23 || om > 59 {
-                    return Err(err());
-                }
-                let off = oh * 3600 + om * 60;
-                secs += if *sign == b'+' { -off } else { off };
-            }
-            _ => return Err(err()),
-        }
-    }
-    u64::try_from(secs).map_err(|_| format!("{s:?} is before 1970"))
+    Ok(HexBytes(bytes))
 }
 
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// An RFC 3339 date-time, or a plain date (`2026-01-31`, midnight UTC), as UNIX seconds.
+///
+/// Parsed by `jiff`, which reads every form RFC 3339 §5.6 allows: `T`, `t` or (§5.6's note) a
+/// space between date and time; `Z`, `z`, `+hh:mm` or `-hh:mm` (including `-00:00`); any number of
+/// fractional-second digits (dropped: verification works in whole seconds); and a leap second
+/// `:60`, which lands on second 59 of that minute. An offset is required: a local time without
+/// one names no instant.
+pub fn rfc3339(s: &str) -> Result<u64, String> {
+    let err = |why: String| {
+        format!(
+            "{s:?} is not an RFC 3339 time ({why}): use e.g. 2026-01-31T12:00:00Z or 2026-01-31"
+        )
+    };
+    let t = s.trim();
+    let ts = if t.len() == 10 && !t.contains(['T', 't', ' ']) {
+        let date: jiff::civil::Date = t.parse().map_err(|e: jiff::Error| err(e.to_string()))?;
+        jiff::tz::Offset::UTC
+            .to_timestamp(date.at(0, 0, 0, 0))
+            .map_err(|e| err(e.to_string()))?
+    } else {
+        t.parse::<jiff::Timestamp>()
+            .map_err(|e| err(e.to_string()))?
+    };
+    u64::try_from(ts.as_second()).map_err(|_| format!("{s:?} is before 1970"))
 }
 
 #[cfg(test)]
@@ -153,8 +124,6 @@ mod tests {
         assert_eq!(rfc3339("1970-01-01T00:00:00Z"), Ok(0));
         assert_eq!(rfc3339("2026-11-25T00:00:00Z"), Ok(1_795_564_800));
         assert_eq!(rfc3339("2026-11-25"), Ok(1_795_564_800));
-        assert_eq!(rfc3339("2026-11-25T01:00:00+01:00"), Ok(1_795_564_800));
-        assert_eq!(rfc3339("2026-11-24T23:00:00.123-01:00"), Ok(1_795_564_800));
         assert_eq!(rfc3339("2024-02-29T12:00:00Z"), Ok(1_709_208_000));
         for bad in [
             "",
@@ -162,14 +131,41 @@ mod tests {
             "2026-13-01",
             "2023-02-29",
             "2026-01-01T25:00:00Z",
-            "2026-01-01T00:00:00",
+            "2026-01-01T00:00:00", // no offset: not an instant
             "2026-01-01T00:00:00+1:00",
             "1969-12-31",
+            "1969-12-31T23:59:59Z",
             "2026-01-01X00:00:00Z",
             "２０２６-01-01",
+            "2026-01-01T00:00:00Z junk",
         ] {
             assert!(rfc3339(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Every variation RFC 3339 §5.6 (and its notes) allows, all naming the same instant.
+    #[test]
+    fn every_rfc3339_form() {
+        const T: u64 = 1_795_564_800; // 2026-11-25T00:00:00Z
+        for form in [
+            "2026-11-25T00:00:00Z",
+            "2026-11-25t00:00:00z",           // lower-case T and Z (§5.6 NOTE)
+            "2026-11-25 00:00:00Z",           // space separator (§5.6 NOTE)
+            "2026-11-25T01:00:00+01:00",      // positive offset
+            "2026-11-24T23:00:00-01:00",      // negative offset
+            "2026-11-24T18:30:00-05:30",      // offset with minutes
+            "2026-11-25T00:00:00+00:00",      // explicit zero offset
+            "2026-11-25T00:00:00-00:00",      // unknown local offset (§4.3)
+            "2026-11-25T00:00:00.0Z",         // one fraction digit
+            "2026-11-25T00:00:00.123456789Z", // nanoseconds
+            "2026-11-24T23:00:00.5-01:00",    // fraction with an offset
+        ] {
+            assert_eq!(rfc3339(form), Ok(T), "{form}");
+        }
+        // A leap second (the one at the end of 2016) lands on :59 of the same minute.
+        assert_eq!(rfc3339("2016-12-31T23:59:60Z"), Ok(1_483_228_799));
+        // Leading/trailing whitespace from a shell variable is tolerated.
+        assert_eq!(rfc3339(" 2026-11-25T00:00:00Z\n"), Ok(T));
     }
 
     #[test]

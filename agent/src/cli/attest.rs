@@ -27,7 +27,9 @@ Examples:
   snp-agent attest --format coco > evidence.coco.json         # Trustee SnpEvidence
   snp-agent attest --backend sim --sim-product turin --nonce 00 --out sim.json
   snp-agent attest --backend sim --sim-fault tcb-race=2 --nonce 00  # re-asked, then verified
-  snp-agent attest --backend sim --sim-fault help                   # every simulator fault";
+  snp-agent attest --backend sim --sim-fault help                   # every simulator fault
+  snp-agent attest --binding trustee --runtime-data @runtime-data.json --format coco  # for Trustee
+  snp-agent attest --binding veraison --nonce $NONCE64 --format cmw                 # for Veraison";
 
 #[derive(Args, Debug)]
 pub struct AttestArgs {
@@ -39,7 +41,15 @@ pub struct AttestArgs {
     /// A relying party's nonce (hex), hashed into REPORT_DATA with the documented binding.
     #[arg(long, value_parser = args::nonce_hex, value_name = "HEX")]
     pub nonce: Option<args::HexBytes>,
-    /// Evidence format: json, bin, snpguest-dir, coco.
+    /// How the challenge is bound into REPORT_DATA: snp-agent (default), trustee (with
+    /// --runtime-data JSON), veraison (a 64-byte --nonce verbatim), maa (with --runtime-data),
+    /// raw (--nonce zero-padded).
+    #[arg(long, value_parser = args::binding, default_value = "snp-agent", value_name = "PROFILE")]
+    pub binding: snp_agent::binding::Profile,
+    /// Runtime data for --binding trustee (a JSON document) or maa (bytes); @FILE reads a file.
+    #[arg(long, value_parser = args::runtime_data, value_name = "TEXT|@FILE", conflicts_with = "report_data")]
+    pub runtime_data: Option<args::HexBytes>,
+    /// Evidence format: json, bin, snpguest-dir, coco, cmw.
     #[arg(long, value_parser = args::format, default_value = "json", value_name = "FORMAT")]
     pub format: Format,
     /// Where to write the evidence (a directory for snpguest-dir); stdout if absent.
@@ -66,7 +76,13 @@ pub fn run(a: AttestArgs) -> CliResult {
         Some(_) => super::verify::load_policy(a.policy.as_ref())?,
         None => Policy::default_policy(),
     };
+    let profiled =
+        super::binding_args::resolve(a.binding, a.nonce.as_ref(), a.runtime_data.as_ref())?;
     let (report_data, expected) = match (&a.nonce, &a.report_data) {
+        _ if profiled.is_some() => {
+            let rd = profiled.unwrap_or([0u8; 64]);
+            (rd, super::binding_args::expect(a.binding, rd))
+        }
         (Some(n), _) => (binding::report_data(&n.0, None), Expectations::nonce(&n.0)),
         (None, Some(rd)) => {
             let rd = &rd.0;

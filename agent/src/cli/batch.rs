@@ -26,8 +26,9 @@ use snp_agent::exit_code;
 use snp_agent::policy::{Expectations, Policy};
 
 use super::appraise::{appraise, Request, Roots};
+use super::ear_out::VerifyFormat;
 use super::verify::VerifyArgs;
-use super::{render, CliError, CliResult, OutputFormat};
+use super::{render, CliError, CliResult};
 
 /// Longest input line accepted on stdin (a path); longer lines are reported, not read whole.
 const MAX_LINE: u64 = 4096;
@@ -357,7 +358,7 @@ pub fn run(a: VerifyArgs, policy: Policy, expected: Expectations) -> CliResult {
         policy,
         expected,
         in_format: a.input.in_format,
-        full: a.format == OutputFormat::Json,
+        full: a.format == VerifyFormat::Json,
     };
     let (inputs, total) = if source == Path::new("-") {
         let st = StdinState {

@@ -139,7 +139,9 @@ pub fn run(a: FetchArgs) -> CliResult {
             .map_err(|e| CliError::new(exit_code::OTHER, format!("{}: {e}", dir.display())))?;
         for (name, bytes) in &files {
             let p = dir.join(name);
-            std::fs::write(&p, bytes)
+            // Atomic and link-safe (random O_EXCL temp name, then rename): `fetch` often runs
+            // as root into a shared directory, where a planted link must not be written through.
+            snp_agent::evidence::write_atomic(&p, bytes)
                 .map_err(|e| CliError::new(exit_code::OTHER, format!("{}: {e}", p.display())))?;
             lines.push(format!("wrote {}", p.display()));
         }

@@ -5,10 +5,14 @@ mod appraise;
 mod args;
 mod attest;
 mod batch;
+mod binding_args;
 mod certs;
+mod convert;
 mod doctor;
+mod ear_out;
 mod fetch;
 mod host;
+mod kbs;
 mod render;
 mod serve;
 mod show;
@@ -97,6 +101,9 @@ enum Command {
     /// List the certificate table the host served, in the host's order, each entry identified.
     #[command(after_help = certs::AFTER_HELP)]
     Certs(certs::CertsArgs),
+    /// Convert evidence between forms (json, bin, snpguest-dir, coco, cmw), refusing any loss.
+    #[command(after_help = convert::AFTER_HELP)]
+    Convert(convert::ConvertArgs),
     /// Fetch VCEK / CA chain / CRL from AMD KDS into the cache (and optionally a directory).
     #[command(after_help = fetch::AFTER_HELP)]
     Fetch(fetch::FetchArgs),
@@ -112,6 +119,9 @@ enum Command {
     /// For host operators: build, show, install or fetch the certificate blob the VMM serves.
     #[command(after_help = host::AFTER_HELP)]
     Host(host::HostArgs),
+    /// Talk to a Trustee Key Broker Service (protocol 0.4.0): attest and fetch a secret.
+    #[command(after_help = kbs::AFTER_HELP)]
+    Kbs(kbs::KbsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Example:\n  snp-agent completions bash > /etc/bash_completion.d/snp-agent"
@@ -191,10 +201,11 @@ impl BackendArgs {
 /// Evidence input options shared by `verify`, `show`, `certs`.
 #[derive(Args, Debug, Clone)]
 pub struct EvidenceIn {
-    /// Evidence: a file (json, bin, coco — detected), a snpguest directory, or - for stdin.
+    /// Evidence: a file (json, bin, coco, cmw — detected), a snpguest directory, or - for
+    /// stdin; for `verify`, also an EAR token (JWT).
     #[arg(value_name = "EVIDENCE")]
     pub evidence: PathBuf,
-    /// Evidence format instead of detecting it: json, bin, snpguest-dir, coco.
+    /// Evidence format instead of detecting it: json, bin, snpguest-dir, coco, cmw.
     #[arg(long, value_parser = args::format, value_name = "FORMAT")]
     pub in_format: Option<Format>,
 }
@@ -260,6 +271,8 @@ pub fn main() -> ExitCode {
         Command::Show(a) => show::run(a),
         Command::Certs(a) => certs::run(a),
         Command::Fetch(a) => fetch::run(a),
+        Command::Convert(a) => convert::run(a),
+        Command::Kbs(a) => kbs::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Verifier(a) => verifier::run(a),
         Command::Doctor(a) => doctor::run(a),

@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (default 16384).
     #[arg(long, value_name = "BYTES")]
     pub max_body: Option<usize>,
+    /// How a request's nonce is bound into REPORT_DATA: snp-agent (default), veraison (a
+    /// 64-byte nonce verbatim), raw, or trustee / maa (the nonce bytes are the runtime data).
+    #[arg(long, value_parser = super::args::binding, default_value = "snp-agent", value_name = "PROFILE")]
+    pub binding: snp_agent::binding::Profile,
 }
 
 pub fn run(a: ServeArgs) -> CliResult {
@@ -54,6 +58,7 @@ pub fn run(a: ServeArgs) -> CliResult {
     }
     config.backend_options = prepared.options;
     config.vmpl = a.backend.vmpl;
+    config.binding = a.binding;
     if let Some(n) = a.workers {
         config.limits.workers = n;
     }

@@ -9,7 +9,8 @@ use snp_agent::policy::{Expectations, Policy};
 use snp_certs::product::Product;
 
 use super::appraise::{appraise, Request, Roots};
-use super::{args, render, stdout_write, CliError, CliResult, EvidenceIn, KdsArgs, OutputFormat};
+use super::ear_out::VerifyFormat;
+use super::{args, render, stdout_write, CliError, CliResult, EvidenceIn, KdsArgs};
 
 pub const AFTER_HELP: &str = "\
 Exit 0 only when the evidence verifies and the policy (and --nonce/--report-data) holds;
@@ -25,7 +26,10 @@ Examples:
   snp-agent verify report.bin --offline --cache-dir /srv/amd-certs  # air-gapped store
   snp-agent verify --batch ./fleet-evidence/ --policy policy.toml   # one JSON line per file
   find /srv/evidence -name '*.bin' | snp-agent verify --batch -
-  snp-agent verify --offline -- \"$UNTRUSTED_NAME\"                 # -- before names you did not choose";
+  snp-agent verify --offline -- \"$UNTRUSTED_NAME\"                 # -- before names you did not choose
+  snp-agent verify evidence.json --format ear --ear-key ear-signing.pem > result.jwt
+  snp-agent verify evidence.json --binding trustee --runtime-data @runtime-data.json
+  snp-agent verify trustee-token.jwt --token-key as-public.jwk    # a Trustee EAR token";
 
 /// Subcommands whose exit status 0 is a verdict ("verified"; for `attest`, "obtained and
 /// verified"). Help on them exits with [`exit_code::USAGE`] instead of 0: otherwise a script
@@ -63,6 +67,13 @@ pub struct VerifyArgs {
     /// Expect exactly this REPORT_DATA (hex, zero-padded to 64 bytes).
     #[arg(long, value_parser = args::report_data_hex, value_name = "HEX")]
     pub report_data: Option<args::HexBytes>,
+    /// The REPORT_DATA convention --nonce / --runtime-data are checked under: snp-agent
+    /// (default), trustee, veraison, maa, raw (see `attest --help`).
+    #[arg(long, value_parser = args::binding, default_value = "snp-agent", value_name = "PROFILE")]
+    pub binding: snp_agent::binding::Profile,
+    /// Runtime data for --binding trustee (JSON) or maa (bytes); @FILE reads a file.
+    #[arg(long, value_parser = args::runtime_data, value_name = "TEXT|@FILE", conflicts_with = "report_data")]
+    pub runtime_data: Option<args::HexBytes>,
     /// Verification time (RFC 3339, or a date) instead of now, e.g. for expired VLEKs.
     #[arg(long, value_parser = args::rfc3339, value_name = "RFC3339")]
     pub at: Option<u64>,
@@ -85,9 +96,17 @@ pub struct VerifyArgs {
     pub check_crl: bool,
     #[command(flatten)]
     pub kds: KdsArgs,
-    /// Output: text (one line per check) or json (EAR-style).
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    /// Output: text (one line per check), json (every check and the verified claims), or ear
+    /// (an EAT Attestation Result; a signed JWT with --ear-key).
+    #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
+    pub format: VerifyFormat,
+    /// Sign the EAR with this PKCS#8 PEM private key (EC P-256 → ES256, P-384 → ES384, RSA →
+    /// PS256, Ed25519 → EdDSA) and write the compact JWT.
+    #[arg(long, value_name = "FILE")]
+    pub ear_key: Option<PathBuf>,
+    /// When EVIDENCE is an EAR token (e.g. Trustee's): check its signature with this public JWK.
+    #[arg(long, value_name = "JWK_FILE")]
+    pub token_key: Option<PathBuf>,
     /// EVIDENCE is a directory of evidence files, or - for one path per line on stdin: verify
     /// them all on every core, one JSON line each (with --format json, the full result too);
     /// exit with the worst verdict.
@@ -119,13 +138,38 @@ pub fn load_policy(path: Option<&PathBuf>) -> Result<Policy, CliError> {
 }
 
 pub fn run(a: VerifyArgs) -> CliResult {
+    // An EAR token (Trustee's attestation results) instead of evidence: report its claims.
+    if let Some(code) = super::ear_out::maybe_token(
+        &a.input.evidence,
+        a.token_key.as_deref(),
+        a.format == VerifyFormat::Json,
+    )? {
+        return Ok(code);
+    }
+    if a.ear_key.is_some() && a.format != VerifyFormat::Ear {
+        return Err(CliError::new(
+            exit_code::USAGE,
+            "--ear-key signs an EAR: use it with --format ear",
+        ));
+    }
     // Cheap argument checks first: a bad policy is a usage error before any evidence is read.
     let policy = load_policy(a.policy.as_ref())?;
-    let expected = expectations(
-        a.nonce.as_ref().map(|b| b.0.as_slice()),
-        a.report_data.as_ref().map(|b| b.0.as_slice()),
-    );
+    let expected =
+        match super::binding_args::resolve(a.binding, a.nonce.as_ref(), a.runtime_data.as_ref())? {
+            Some(rd) => super::binding_args::expect(a.binding, rd),
+            None => expectations(
+                a.nonce.as_ref().map(|b| b.0.as_slice()),
+                a.report_data.as_ref().map(|b| b.0.as_slice()),
+            ),
+        };
     if a.batch {
+        if a.format == VerifyFormat::Ear {
+            return Err(CliError::new(
+                exit_code::USAGE,
+                "--batch writes one JSON line per input (--format json for the full results); \
+                 --format ear is for one evidence file",
+            ));
+        }
         return super::batch::run(a, policy, expected);
     }
     let (ev, format) = a.input.read()?;
@@ -150,10 +194,23 @@ pub fn run(a: VerifyArgs) -> CliResult {
         },
     )?;
     match a.format {
-        OutputFormat::Text => {
+        VerifyFormat::Ear => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            super::ear_out::write_ear(
+                &appraisal,
+                &ev,
+                &subject,
+                super::ear_out::policy_id(a.policy.as_ref())?,
+                a.ear_key.as_deref(),
+                now,
+            )?;
+        }
+        VerifyFormat::Text => {
             stdout_write(render::appraisal_text(&appraisal, &subject).as_bytes())?
         }
-        OutputFormat::Json => {
+        VerifyFormat::Json => {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());

@@ -4,7 +4,7 @@
 //! serde).
 //!
 //! The report in this format is the `sev` crate's *parsed* struct, not the signed bytes, so
-//! reading it re-encodes the report with `AttestationReport::write_bytes`. That is safe only in
+//! reading it re-encodes the report with the `sev` 8 encoder (`ByteParser::to_bytes`). That is safe only in
 //! one direction, which is the one used here: the writer refuses to emit CoCo evidence unless the
 //! re-encoding reproduces the received bytes exactly (a report with non-zero reserved bytes or a
 //! layout the crate does not know cannot be carried), and the reader's re-encoded bytes are then
@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 use sev::firmware::guest::AttestationReport;
 use sev::firmware::host::{CertTableEntry, CertType};
+use sev::parser::ByteParser;
 use snp_certs::report::REPORT_SIZE;
 use snp_certs::table::{CertTable, CertTableBuilder, EntryKind, Guid};
 
@@ -67,10 +68,10 @@ fn faithful_report(raw: &[u8]) -> Result<AttestationReport, EvidenceError> {
 }
 
 fn encode_report(report: AttestationReport) -> Result<Vec<u8>, EvidenceError> {
-    let mut out = Vec::with_capacity(REPORT_SIZE);
-    report
-        .write_bytes(&mut out)
-        .map_err(|e| EvidenceError::Coco(format!("cannot encode the report: {e}")))?;
+    let out = report
+        .to_bytes()
+        .map_err(|e| EvidenceError::Coco(format!("cannot encode the report: {e}")))?
+        .to_vec();
     if out.len() != REPORT_SIZE {
         return Err(EvidenceError::Coco(format!(
             "the sev crate encoded {} bytes, expected {REPORT_SIZE}",
@@ -233,6 +234,55 @@ mod tests {
         }
         eprintln!("coco: {carried} real reports carried, refused: {refused:?}");
         assert!(carried >= 40, "only {carried} carried; refused {refused:?}");
+    }
+
+    /// CoCo evidence written by the `sev` 6 crate (what snp-agent wrote before moving to sev 8,
+    /// and what older CoCo attesters write) reads under sev 8 to the exact signed bytes. The
+    /// fixtures in `agent/tests/data/coco-sev6/` were produced by serialising Trustee's
+    /// `SnpEvidence` struct with sev 6.3.1 from the real Milan (v2), Genoa (v3) and Turin (v5)
+    /// reports and their VCEKs.
+    #[test]
+    fn sev6_coco_json_reads_under_sev8() {
+        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let real = here.join("../tests/data/real");
+        for (fixture, report, vcek) in [
+            (
+                "milan",
+                "virtee-sev/report_milan.bin",
+                "virtee-sev/vcek_milan.der",
+            ),
+            (
+                "genoa",
+                "veraison/sevsnp-tsm-report_8d8bfb3e.bin",
+                "veraison/sevsnp-tsm-report_vcek_ab5a6bc8.der",
+            ),
+            (
+                "turin",
+                "oak/turin_oc_evidence_report_3f44a09b.bin",
+                "oak/turin_oc_endorsements_vcek_14889815.der",
+            ),
+        ] {
+            let json =
+                std::fs::read(here.join(format!("tests/data/coco-sev6/{fixture}.json"))).unwrap();
+            let ev = read(&json).unwrap_or_else(|e| panic!("{fixture}: {e}"));
+            assert_eq!(
+                ev.report,
+                std::fs::read(real.join(report)).unwrap(),
+                "{fixture}"
+            );
+            let table = CertTable::parse(&ev.cert_table).unwrap();
+            assert_eq!(
+                table.vcek().unwrap().bytes,
+                &std::fs::read(real.join(vcek)).unwrap()[..]
+            );
+            // And what sev 8 writes for the same evidence is the same JSON value.
+            let ours: serde_json::Value = serde_json::from_slice(&write(&ev).unwrap()).unwrap();
+            let theirs: serde_json::Value = serde_json::from_slice(&json).unwrap();
+            assert_eq!(
+                ours, theirs,
+                "{fixture}: sev 6 and sev 8 serde forms differ"
+            );
+        }
     }
 
     #[test]

@@ -3,11 +3,13 @@
 //! both may say when to come back, and honouring that is what keeps a client from being
 //! throttled harder.
 //!
-//! Only the IMF-fixdate form of HTTP-date (`Sun, 06 Nov 1994 08:49:37 GMT`) is parsed: RFC 9110
-//! requires senders to generate exactly that form. The two obsolete forms are treated like an
-//! unparseable header, which makes the client fall back to its own backoff.
+//! HTTP-dates are parsed by the `httpdate` crate (the one hyper uses), which reads all three forms
+//! RFC 9110 §5.6.7 obliges a recipient to accept: the preferred IMF-fixdate
+//! (`Sun, 06 Nov 1994 08:49:37 GMT`) and the two obsolete forms, RFC 850
+//! (`Sunday, 06-Nov-94 08:49:37 GMT`) and ANSI C `asctime()` (`Sun Nov  6 08:49:37 1994`). A value
+//! that is neither a date nor a number makes the client fall back to its own backoff.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// When the server asked the client to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,12 +25,13 @@ impl RetryAfter {
     /// own schedule rather than trusting a value it cannot read).
     pub fn parse(value: &str) -> Option<RetryAfter> {
         let v = value.trim();
+        // `delay-seconds = 1*DIGIT`: no sign, no fraction, no exponent.
         if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
             // Absurdly long digit strings saturate; the deadline bounds the wait anyway.
             let secs = v.parse::<u64>().unwrap_or(u64::MAX);
             return Some(RetryAfter::Delay(Duration::from_secs(secs)));
         }
-        parse_imf_fixdate(v).map(RetryAfter::At)
+        httpdate::parse_http_date(v).ok().map(RetryAfter::At)
     }
 
     /// The wait this asks for, seen from `now` (zero for a date in the past).
@@ -40,87 +43,15 @@ impl RetryAfter {
     }
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-
-/// `day-name "," SP 2DIGIT SP month SP 4DIGIT SP 2DIGIT ":" 2DIGIT ":" 2DIGIT SP "GMT"`.
-fn parse_imf_fixdate(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if b.len() != 29 {
-        return None;
-    }
-    let day_name = s.get(0..3)?;
-    if !DAYS.contains(&day_name) || s.get(3..5)? != ", " {
-        return None;
-    }
-    let day = digits(s.get(5..7)?)?;
-    let month = MONTHS.iter().position(|m| Some(*m) == s.get(8..11))? as u64 + 1;
-    let year = digits(s.get(12..16)?)?;
-    let hour = digits(s.get(17..19)?)?;
-    let min = digits(s.get(20..22)?)?;
-    let sec = digits(s.get(23..25)?)?;
-    if b.get(7) != Some(&b' ')
-        || b.get(11) != Some(&b' ')
-        || b.get(16) != Some(&b' ')
-        || b.get(19) != Some(&b':')
-        || b.get(22) != Some(&b':')
-        || s.get(25..29)? != " GMT"
-    {
-        return None;
-    }
-    // Leap second 60 allowed by the grammar; it lands on the next second.
-    if !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 || year < 1970 {
-        return None;
-    }
-    if day > days_in_month(year, month) {
-        return None;
-    }
-    let days = days_since_epoch(year, month, day)?;
-    let secs = days
-        .checked_mul(86_400)?
-        .checked_add(hour * 3600 + min * 60 + sec)?;
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
-}
-
-fn digits(s: &str) -> Option<u64> {
-    if s.bytes().all(|c| c.is_ascii_digit()) {
-        s.parse().ok()
-    } else {
-        None
-    }
-}
-
-fn is_leap(y: u64) -> bool {
-    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
-}
-
-fn days_in_month(y: u64, m: u64) -> u64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to the given civil date (year >= 1970).
-fn days_since_epoch(y: u64, m: u64, d: u64) -> Option<u64> {
-    let mut days: u64 = 0;
-    for year in 1970..y {
-        days = days.checked_add(if is_leap(year) { 366 } else { 365 })?;
-    }
-    for month in 1..m {
-        days = days.checked_add(days_in_month(y, month))?;
-    }
-    days.checked_add(d - 1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::time::UNIX_EPOCH;
+
+    fn at(secs: u64) -> Option<RetryAfter> {
+        Some(RetryAfter::At(UNIX_EPOCH + Duration::from_secs(secs)))
+    }
 
     #[test]
     fn seconds() {
@@ -137,33 +68,58 @@ mod tests {
             Some(RetryAfter::Delay(Duration::from_secs(u64::MAX)))
         );
         assert_eq!(RetryAfter::parse("-1"), None);
+        assert_eq!(RetryAfter::parse("+1"), None);
         assert_eq!(RetryAfter::parse("1.5"), None);
+        assert_eq!(RetryAfter::parse("1e3"), None);
         assert_eq!(RetryAfter::parse(""), None);
     }
 
+    /// RFC 9110 §5.6.7's own example, 784111777 seconds after the epoch, in each of the three
+    /// forms a recipient must accept.
     #[test]
-    fn imf_fixdate() {
-        // RFC 9110's own example: 784111777 seconds after the epoch.
-        let t = RetryAfter::parse("Sun, 06 Nov 1994 08:49:37 GMT");
+    fn every_http_date_form_of_rfc_9110() {
         assert_eq!(
-            t,
-            Some(RetryAfter::At(
-                UNIX_EPOCH + Duration::from_secs(784_111_777)
-            ))
+            RetryAfter::parse("Sun, 06 Nov 1994 08:49:37 GMT"),
+            at(784_111_777),
+            "IMF-fixdate"
         );
-        // A leap day.
-        let t = RetryAfter::parse("Thu, 29 Feb 2024 00:00:00 GMT");
         assert_eq!(
-            t,
-            Some(RetryAfter::At(
-                UNIX_EPOCH + Duration::from_secs(1_709_164_800)
-            ))
+            RetryAfter::parse("Sunday, 06-Nov-94 08:49:37 GMT"),
+            at(784_111_777),
+            "obsolete RFC 850 format"
         );
-        assert_eq!(RetryAfter::parse("Fri, 29 Feb 2023 00:00:00 GMT"), None);
-        assert_eq!(RetryAfter::parse("Sun, 06 Nov 1994 08:49:37 UTC"), None);
-        assert_eq!(RetryAfter::parse("Sunday, 06-Nov-94 08:49:37 GMT"), None);
-        assert_eq!(RetryAfter::parse("Sun Nov  6 08:49:37 1994"), None);
-        assert_eq!(RetryAfter::parse("Sun, 06 Nov 1994 24:49:37 GMT"), None);
+        assert_eq!(
+            RetryAfter::parse("Sun Nov  6 08:49:37 1994"),
+            at(784_111_777),
+            "ANSI C asctime() format"
+        );
+        // A leap day, in each form.
+        assert_eq!(
+            RetryAfter::parse("Thu, 29 Feb 2024 00:00:00 GMT"),
+            at(1_709_164_800)
+        );
+        assert_eq!(
+            RetryAfter::parse("Thursday, 29-Feb-24 00:00:00 GMT"),
+            at(1_709_164_800)
+        );
+        assert_eq!(
+            RetryAfter::parse("Thu Feb 29 00:00:00 2024"),
+            at(1_709_164_800)
+        );
+    }
+
+    #[test]
+    fn malformed_dates_are_not_guessed() {
+        for bad in [
+            "Wed, 29 Feb 2023 00:00:00 GMT", // no such day
+            "Sun, 06 Nov 1994 08:49:37 UTC", // only GMT is allowed
+            "Sun, 06 Nov 1994 24:49:37 GMT", // hour out of range
+            "Sun, 06 Nov 1994 08:49 GMT",    // no seconds
+            "06 Nov 1994 08:49:37 GMT",      // no day name
+            "tomorrow",
+        ] {
+            assert_eq!(RetryAfter::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]
@@ -182,8 +138,15 @@ mod tests {
         }
 
         #[test]
-        fn never_panics_near_format(s in "[A-Za-z]{3}, [0-9]{2} [A-Za-z]{3} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT") {
+        fn never_panics_near_format(s in "[A-Za-z]{3,9},? [0-9]{1,2}[ -][A-Za-z]{3}[ -][0-9]{2,4} [0-9]{2}:[0-9]{2}:[0-9]{2}( GMT)?") {
             let _ = RetryAfter::parse(&s);
+        }
+
+        /// Whatever httpdate formats (IMF-fixdate), we read back to the same second.
+        #[test]
+        fn formatted_dates_round_trip(secs in 0u64..253_402_300_799) {
+            let t = UNIX_EPOCH + Duration::from_secs(secs);
+            prop_assert_eq!(RetryAfter::parse(&httpdate::fmt_http_date(t)), Some(RetryAfter::At(t)));
         }
     }
 }

@@ -35,6 +35,8 @@ pub(crate) struct State {
     pub(crate) limits: Limits,
     pub(crate) backend: &'static str,
     pub(crate) vmpl: u32,
+    /// The binding profile challenges are bound under (`serve --binding`).
+    pub(crate) binding: crate::binding::Profile,
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -212,7 +214,9 @@ async fn attest(req: Request<Incoming>, st: &State) -> Result<Reply, ApiError> {
         }
         Ok(Ok(c)) => c.to_bytes(),
     };
-    let challenge = AttestRequest::parse(&body)?;
+    let challenge = AttestRequest::parse(&body)?
+        .with_profile(st.binding)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let (reply, answer) = oneshot::channel();
     st.jobs.offer(Job { challenge, reply })?;
     match answer.await {

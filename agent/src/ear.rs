@@ -1,0 +1,298 @@
+//! Attestation results as an EAR (EAT Attestation Results, draft-ietf-rats-ear), built,
+//! serialised, signed and parsed by the `ear` crate, and reading of the EAR tokens Trustee issues
+//! (which still use the older dotted claim names, see [`trustee`]).
+//!
+//! The mapping from a verification to AR4SI trustworthiness claims:
+//!
+//! | claim | value | when |
+//! |---|---|---|
+//! | `hardware` | 2 genuine | chain to AMD's roots, report signature and the TCB/chip/signer bindings all pass |
+//! | `hardware` | 99 cryptographic validation failed | any of those fails |
+//! | `runtime-opaque` | 2 encrypted memory | verified SEV-SNP evidence (memory encrypted and integrity-protected) |
+//! | `instance-identity` | 2 trustworthy / 96 untrustworthy | REPORT_DATA does / does not bind the expected challenge (unset without one) |
+//! | `configuration` | 2 approved / 96 unsupportable | the policy holds / fails (unset when nothing was verified) |
+//!
+//! The submodule (`SEV-SNP`) status is derived from the vector by the crate, the overall
+//! `ear_status` from the submodules. The evidence itself travels as `ear_raw_evidence`, a CMW
+//! record ([`crate::evidence::cmw`]); the verified claims as `ear_attester_claims`, every check as
+//! `ear_verifier_claims`; the policy as `ear_appraisal_policy_ids`.
+
+pub mod trustee;
+
+use std::collections::BTreeMap;
+
+use ear::{claim, Appraisal, Ear, RawValue, TrustVector, VerifierID, EAR_PROFILE};
+
+use crate::evidence::Evidence;
+
+/// The submodule name of the one attester an SEV-SNP report describes.
+pub const SUBMOD: &str = "SEV-SNP";
+
+/// The verifier's developer, as `ear_verifier_id.developer` names it.
+pub const DEVELOPER: &str = "snp-agent";
+
+/// Why an EAR could not be built, signed or read.
+#[derive(Debug, thiserror::Error)]
+pub enum EarError {
+    /// The `ear` crate refused (validation, serialisation).
+    #[error("EAR: {0}")]
+    Ear(#[from] ear::Error),
+    /// A claim could not be represented.
+    #[error("EAR claims: {0}")]
+    Claims(String),
+    /// The evidence could not be wrapped as CMW.
+    #[error("EAR raw evidence: {0}")]
+    Evidence(#[from] crate::evidence::EvidenceError),
+    /// The signing key is not one the crate signs with.
+    #[error(
+        "EAR signing key: {0} (give a PKCS#8 PEM private key: EC P-256 or P-384, RSA, or Ed25519)"
+    )]
+    Key(String),
+    /// This build cannot sign.
+    #[error("this snp-agent was built without JWT support (feature `aws-lc`): EARs can be written unsigned only")]
+    NoJwt,
+    /// A token is malformed.
+    #[error("token: {0}")]
+    Token(String),
+}
+
+/// What an appraisal concluded, in the terms an EAR needs.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Chain, signature and core bindings passed.
+    pub verified: bool,
+    /// The expected REPORT_DATA matched (`None`: nothing was expected).
+    pub report_data_matched: Option<bool>,
+    /// The policy held (`None`: not evaluated because verification failed).
+    pub policy_holds: Option<bool>,
+    /// The policy's identifier (`ear_appraisal_policy_ids`).
+    pub policy_id: String,
+    /// The verified claims (JSON; nulls are dropped, EAR has no null claims).
+    pub attester_claims: serde_json::Value,
+    /// What the verifier checked (JSON object).
+    pub verifier_claims: serde_json::Value,
+    /// Issued-at, UNIX seconds.
+    pub iat: i64,
+}
+
+/// The AR4SI trustworthiness vector for an outcome.
+pub fn trust_vector(o: &Outcome) -> TrustVector {
+    let mut tv = TrustVector::new();
+    if o.verified {
+        tv.hardware.set(claim::GENUINE_HARDWARE);
+        tv.runtime_opaque.set(claim::ENCRYPTED_MEMORY_RUNTIME);
+    } else {
+        tv.hardware.set(claim::CRYPTO_VALIDATION_FAILED);
+    }
+    match o.report_data_matched {
+        Some(true) => tv.instance_identity.set(claim::TRUSTWORTHY_INSTANCE),
+        Some(false) => tv.instance_identity.set(claim::UNTRUSTWORTHY_INSTANCE),
+        None => {}
+    }
+    match o.policy_holds {
+        Some(true) => tv.configuration.set(claim::APPROVED_CONFIG),
+        Some(false) => tv.configuration.set(claim::UNSUPPORTABLE_CONFIG),
+        None => {}
+    }
+    tv
+}
+
+/// JSON → the crate's raw claim values, dropping nulls (which EAR cannot carry).
+fn raw_map(v: &serde_json::Value) -> Result<BTreeMap<String, RawValue>, EarError> {
+    let serde_json::Value::Object(m) = strip_nulls(v) else {
+        return Err(EarError::Claims("claims must be a JSON object".into()));
+    };
+    m.into_iter()
+        .map(|(k, v)| {
+            serde_json::from_value::<RawValue>(v)
+                .map(|r| (k, r))
+                .map_err(|e| EarError::Claims(e.to_string()))
+        })
+        .collect()
+}
+
+fn strip_nulls(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), strip_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => {
+            Value::Array(a.iter().filter(|v| !v.is_null()).map(strip_nulls).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// The EAR for an appraisal of `evidence`.
+pub fn build(o: &Outcome, evidence: &Evidence) -> Result<Ear, EarError> {
+    let mut appraisal = Appraisal::new();
+    appraisal.trust_vector = trust_vector(o);
+    appraisal.update_status_from_trust_vector();
+    appraisal.policy_ids = vec![o.policy_id.clone()];
+    appraisal.attester_claims = raw_map(&o.attester_claims)?;
+    appraisal.verifier_claims = raw_map(&o.verifier_claims)?;
+    let mut ear = Ear::new();
+    ear.profile = EAR_PROFILE.to_string();
+    ear.iat = o.iat;
+    ear.vid = VerifierID {
+        build: concat!("snp-agent ", env!("CARGO_PKG_VERSION")).to_string(),
+        developer: DEVELOPER.to_string(),
+    };
+    ear.raw_evidence = Some(crate::evidence::cmw::record(evidence)?);
+    ear.submods.insert(SUBMOD.to_string(), appraisal);
+    ear.update_status_from_trust_vector();
+    ear.validate()?;
+    Ok(ear)
+}
+
+/// The EAR as JSON claims (pretty, trailing newline).
+pub fn to_json(ear: &Ear) -> Result<Vec<u8>, EarError> {
+    let mut out = serde_json::to_vec_pretty(ear).map_err(|e| EarError::Claims(e.to_string()))?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// Parse (and validate, as the crate's deserialiser does) an EAR from JSON claims.
+pub fn from_json(bytes: &[u8]) -> Result<Ear, EarError> {
+    serde_json::from_slice(bytes).map_err(|e| EarError::Token(e.to_string()))
+}
+
+/// Sign as a JWT with a PKCS#8 PEM private key; the algorithm follows the key (ES256 for P-256,
+/// ES384 for P-384, PS256 for RSA, EdDSA for Ed25519). Returns the compact token and the
+/// algorithm used.
+#[cfg(feature = "aws-lc")]
+pub fn sign_jwt(ear: &Ear, key_pem: &[u8]) -> Result<(String, &'static str), EarError> {
+    use ear::Algorithm;
+    let mut last = String::new();
+    for (alg, name) in [
+        (Algorithm::ES256, "ES256"),
+        (Algorithm::ES384, "ES384"),
+        (Algorithm::PS256, "PS256"),
+        (Algorithm::EdDSA, "EdDSA"),
+    ] {
+        match ear.sign_jwt_pem(alg, key_pem) {
+            Ok(t) => return Ok((t, name)),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(EarError::Key(last))
+}
+
+/// Without the `aws-lc` feature there is no JWT backend.
+#[cfg(not(feature = "aws-lc"))]
+pub fn sign_jwt(_ear: &Ear, _key_pem: &[u8]) -> Result<(String, &'static str), EarError> {
+    Err(EarError::NoJwt)
+}
+
+/// Verify a JWT EAR with a public JWK and parse it (the crate's own verification and parsing).
+#[cfg(feature = "aws-lc")]
+pub fn verify_jwt(token: &str, alg: &str, jwk: &[u8]) -> Result<Ear, EarError> {
+    use ear::Algorithm;
+    let alg = match alg {
+        "ES256" => Algorithm::ES256,
+        "ES384" => Algorithm::ES384,
+        "PS256" => Algorithm::PS256,
+        "EdDSA" => Algorithm::EdDSA,
+        other => return Err(EarError::Token(format!("unsupported algorithm {other:?}"))),
+    };
+    Ok(Ear::from_jwt_jwk(token.trim(), alg, jwk)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ear::TrustTier;
+    use snp_certs::report::REPORT_SIZE;
+
+    fn outcome(verified: bool, policy: Option<bool>) -> Outcome {
+        Outcome {
+            verified,
+            report_data_matched: Some(true),
+            policy_holds: policy,
+            policy_id: "snp-agent/default".into(),
+            attester_claims: serde_json::json!({"product": "Milan", "chip_id": null, "tcb": {"snp": 8}}),
+            verifier_claims: serde_json::json!({"checks": [{"name": "report_signature", "status": "pass"}]}),
+            iat: 1_795_564_800,
+        }
+    }
+
+    fn evidence() -> Evidence {
+        let mut r = vec![0u8; REPORT_SIZE];
+        r[0] = 3;
+        Evidence::new(r, vec![0u8; 24])
+    }
+
+    /// What we write, the crate's own parser reads back (and validates) to the same EAR.
+    #[test]
+    fn built_ear_parses_with_the_crates_parser() {
+        let ev = evidence();
+        let ear = build(&outcome(true, Some(true)), &ev).unwrap();
+        let json = to_json(&ear).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["eat_profile"], EAR_PROFILE);
+        assert_eq!(v["ear_status"], "affirming");
+        assert_eq!(v["ear_verifier_id"]["developer"], DEVELOPER);
+        let sub = &v["submods"][SUBMOD];
+        assert_eq!(sub["ear_status"], "affirming");
+        assert_eq!(sub["ear_trustworthiness_vector"]["hardware"], 2);
+        assert_eq!(sub["ear_trustworthiness_vector"]["instance-identity"], 2);
+        assert_eq!(sub["ear_appraisal_policy_ids"][0], "snp-agent/default");
+        assert!(
+            sub["ear_attester_claims"].get("chip_id").is_none(),
+            "nulls dropped"
+        );
+        assert_eq!(v["ear_raw_evidence"][0], crate::evidence::cmw::MEDIA_TYPE);
+        let back = from_json(&json).unwrap();
+        assert_eq!(back, ear);
+        // The raw evidence inside is the evidence.
+        let got = crate::evidence::cmw::from_record(back.raw_evidence.as_ref().unwrap()).unwrap();
+        assert_eq!(got, ev);
+    }
+
+    #[test]
+    fn status_follows_the_outcome() {
+        let ev = evidence();
+        let tier = |o: &Outcome| build(o, &ev).unwrap().status.unwrap();
+        assert_eq!(tier(&outcome(true, Some(true))), TrustTier::Affirming);
+        assert_eq!(
+            tier(&outcome(true, Some(false))),
+            TrustTier::Contraindicated
+        );
+        assert_eq!(tier(&outcome(false, None)), TrustTier::Contraindicated);
+        let mut o = outcome(true, Some(true));
+        o.report_data_matched = Some(false);
+        assert_eq!(tier(&o), TrustTier::Contraindicated);
+    }
+
+    #[cfg(feature = "aws-lc")]
+    #[test]
+    fn signed_jwt_verifies_with_the_crate() {
+        // The ear crate's own test key pair (P-256), from its README.
+        const KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgPp4XZRnRHSMhGg0t
+6yjQCRV35J4TUY4idLgiCu6EyLqhRANCAAQbx8C533c2AKDwL/RtjVipVnnM2WRv
+5w2wZNCJrubSK0StYKJ71CikDgkhw8M90ojfRIowqpl0uLA3kW3PEZy9
+-----END PRIVATE KEY-----
+";
+        const JWK: &str = r#"{"kty":"EC","crv":"P-256","x":"G8fAud93NgCg8C_0bY1YqVZ5zNlkb-cNsGTQia7m0is","y":"RK1gonvUKKQOCSHDwz3SiN9EijCqmXS4sDeRbc8RnL0"}"#;
+        let ear = build(&outcome(true, Some(true)), &evidence()).unwrap();
+        let (token, alg) = sign_jwt(&ear, KEY.as_bytes()).unwrap();
+        assert_eq!(alg, "ES256");
+        assert_eq!(token.split('.').count(), 3);
+        let back = verify_jwt(&token, alg, JWK.as_bytes()).unwrap();
+        assert_eq!(back, ear);
+        // A flipped payload character fails verification.
+        let mut bad: Vec<char> = token.chars().collect();
+        let i = token.find('.').unwrap() + 5;
+        bad[i] = if bad[i] == 'A' { 'B' } else { 'A' };
+        assert!(verify_jwt(&bad.into_iter().collect::<String>(), alg, JWK.as_bytes()).is_err());
+        assert!(matches!(
+            sign_jwt(&ear, b"not a key"),
+            Err(EarError::Key(_))
+        ));
+    }
+}
