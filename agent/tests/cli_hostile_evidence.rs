@@ -286,7 +286,9 @@ fn raw_cases() -> Vec<(&'static str, Vec<u8>, u8, String)> {
             "20000 brackets",
             [vec![b'['; 10_000], vec![b']'; 10_000]].concat(),
             invalid,
-            "more than 64 entries".to_string(),
+            // A leading '[' is read as a CMW record (issue 13), whose JSON parser stops at
+            // its recursion limit.
+            "recursion limit".to_string(),
         ),
         (
             "JSON objects nested 5000 deep",

@@ -114,12 +114,20 @@ pub fn maybe_token(
     let Ok(meta) = std::fs::metadata(path) else {
         return Ok(None);
     };
-    if meta.len() > trustee::MAX_TOKEN as u64 {
+    // Only a regular file can be a token: a device (/dev/zero) or a FIFO reports length 0
+    // and would be read without end, so it is left to the evidence reader and its size cap.
+    if !meta.is_file() || meta.len() > trustee::MAX_TOKEN as u64 {
         return Ok(None);
     }
-    let Ok(bytes) = std::fs::read(path) else {
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|f| {
+        use std::io::Read;
+        f.take(trustee::MAX_TOKEN as u64 + 1)
+            .read_to_end(&mut bytes)
+    });
+    if read.is_err() || bytes.len() > trustee::MAX_TOKEN {
         return Ok(None);
-    };
+    }
     if !trustee::looks_like_jwt(&bytes) {
         return Ok(None);
     }
