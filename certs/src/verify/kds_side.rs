@@ -30,29 +30,8 @@ impl Verifier {
                 "expected a {product} certificate, productName says {named}"
             )));
         }
-        let p = self.prepared(product).ok_or_else(|| VerifyError::Chain {
-            check: check::ARK_SELF_SIGNATURE,
-            detail: format!("no trust anchors for {product}"),
-        })?;
-        p.ark_result(&self.cache, &*self.provider)
-            .clone()
-            .map_err(|d| VerifyError::Chain {
-                check: check::ARK_SELF_SIGNATURE,
-                detail: d,
-            })?;
-        let (inter, res) = p
-            .intermediate(kind, &self.cache, &*self.provider)
-            .ok_or_else(|| VerifyError::Chain {
-                check: check::ASK_SIGNED_BY_ARK,
-                detail: format!(
-                    "no {} for {product} among the trust anchors",
-                    kind.intermediate_role()
-                ),
-            })?;
-        res.clone().map_err(|d| VerifyError::Chain {
-            check: check::ASK_SIGNED_BY_ARK,
-            detail: d,
-        })?;
+        let p = self.anchor_set(product)?;
+        let inter = self.anchor_intermediate(p, product, kind)?;
         p.verify_vek_signature(&vek, kind, &self.cache, &*self.provider)
             .map_err(|d| VerifyError::Chain {
                 check: check::VEK_SIGNED_BY_ASK,
