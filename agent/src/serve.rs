@@ -67,7 +67,7 @@
 //! so their start-up stays as lean as before.
 
 mod api;
-mod http;
+pub(crate) mod http;
 mod worker;
 
 use std::net::{SocketAddr, TcpListener as StdTcpListener, ToSocketAddrs};

@@ -63,7 +63,7 @@ pub(crate) async fn serve(
         .header_read_timeout(state.limits.header_timeout)
         .keep_alive(false)
         .max_buf_size(MAX_HEAD);
-    let signals = shutdown_signal(stop_on_signals);
+    let signals = shutdown_signal(stop_on_signals, "the endpoint");
     tokio::pin!(signals);
 
     loop {
@@ -114,14 +114,16 @@ pub(crate) async fn serve(
 }
 
 /// Resolves on SIGINT or SIGTERM when enabled, never otherwise.
-async fn shutdown_signal(enabled: bool) {
+/// Resolves on SIGINT or SIGTERM (never when `enabled` is false). Shared by `serve` and the
+/// `verifier` service, which stop the same way; `what` names the server in the log line.
+pub(crate) async fn shutdown_signal(enabled: bool, what: &'static str) {
     if !enabled {
         return std::future::pending().await;
     }
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(e) => {
-            warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the endpoint gracefully");
+            warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops {what} gracefully");
             let _ = tokio::signal::ctrl_c().await;
             return;
         }

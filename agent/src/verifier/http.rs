@@ -65,7 +65,7 @@ pub(crate) async fn serve(
         .header_read_timeout(state.limits.header_timeout)
         .keep_alive(true)
         .max_buf_size(MAX_HEAD);
-    let signals = shutdown_signal(stop_on_signals);
+    let signals = crate::serve::http::shutdown_signal(stop_on_signals, "the verifier");
     tokio::pin!(signals);
     loop {
         let permit = tokio::select! {
@@ -111,24 +111,6 @@ pub(crate) async fn serve(
         }
     }
     Ok(())
-}
-
-async fn shutdown_signal(enabled: bool) {
-    if !enabled {
-        return std::future::pending().await;
-    }
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the verifier gracefully");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
-        _ = term.recv() => info!("SIGTERM received"),
-    }
 }
 
 /// A refused request: HTTP status, stable code, message.
