@@ -9,9 +9,18 @@
 //!   better).
 //!
 //! The evidence is virtee/sev's real Milan report with its VCEK and the KDS Milan chain.
-//! "sev" does what its documentation shows a verifier doing: parse ARK, ASK and VCEK from
-//! DER, parse the report, then `(&chain, &report).verify()` (ARK self-signature, ARK→ASK,
-//! ASK→VCEK, VCEK→report). It checks no TCB, chip-ID or signer binding; ours does, every time.
+//! "sev" (the `sev` crate 8, what snpguest pins) does what its documentation shows a verifier
+//! doing: parse ARK, ASK and VCEK from DER, parse the report, then `(&chain, &report).verify()`
+//! (ARK self-signature, ARK→ASK, ASK→VCEK, VCEK→report). It checks no TCB, chip-ID or signer
+//! binding; ours does, every time.
+//!
+//! sev's two backends cannot share one build (its `openssl` and `crypto_nossl` features refuse
+//! each other and Cargo unifies features), so `sev_nossl` runs in this process and `sev_openssl`
+//! in a child: `bench-baselines/sev-openssl`, built here on first use into
+//! `target/bench-baselines` with its own lock file. The child checks that it accepts the
+//! evidence and refuses it with one signed byte flipped, then times batches on request with the
+//! same thread-CPU clock; its samples are taken in the same interleaved rounds as everyone
+//! else's. If it cannot be built (no OpenSSL headers), its figures are skipped with a note.
 //!
 //! * `ours_cold_*`: a fresh verifier with an empty cache over AMD's pinned anchors, verifying
 //!   the report with the chain taken from the evidence (VCEK, and the host's ASK and ARK as
@@ -55,6 +64,7 @@ use snp_certs::verify::{Endorsements, Verifier};
 const NOW: u64 = 1_795_564_800;
 const ROUNDS: usize = 41;
 
+#[derive(Clone)]
 struct Evidence {
     report: Vec<u8>,
     vcek: Vec<u8>,
@@ -82,7 +92,115 @@ fn fresh_verifier(anchors: TrustAnchors, p: &Arc<dyn CryptoProvider>) -> Verifie
         .at_unix(NOW)
 }
 
-type Candidate<'a> = (String, usize, Box<dyn FnMut() + 'a>);
+/// How a candidate is timed: in this thread, or by the child process that runs it.
+enum Run<'a> {
+    /// One verification; timed here around a batch.
+    Local(Box<dyn FnMut() + 'a>),
+    /// A batch of `n` verifications run elsewhere; returns the mean thread-CPU ns it measured.
+    Child(Box<dyn FnMut(usize) -> f64 + 'a>),
+}
+
+type Candidate<'a> = (String, usize, Run<'a>);
+
+fn local<'a>(f: impl FnMut() + 'a) -> Run<'a> {
+    Run::Local(Box::new(f))
+}
+
+/// The `sev`+OpenSSL baseline child (see the module docs).
+struct SevOpenssl {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    _files: tempfile::TempDir,
+}
+
+impl SevOpenssl {
+    fn start(ev: &Evidence) -> Result<Self, String> {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let manifest = root.join("bench-baselines/sev-openssl/Cargo.toml");
+        let target_dir = root.join("target/bench-baselines");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
+        eprintln!(
+            "# building the sev+openssl baseline ({})",
+            manifest.display()
+        );
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--quiet",
+                "--manifest-path",
+            ])
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| format!("running cargo: {e}"))?;
+        if !status.success() {
+            return Err(format!("building {} failed ({status})", manifest.display()));
+        }
+        let files = tempfile::tempdir().map_err(|e| format!("scratch directory: {e}"))?;
+        let mut paths = Vec::new();
+        for (name, bytes) in [
+            ("ark.der", &ev.ark),
+            ("ask.der", &ev.ask),
+            ("vek.der", &ev.vcek),
+            ("report.bin", &ev.report),
+        ] {
+            let p = files.path().join(name);
+            std::fs::write(&p, bytes).map_err(|e| format!("{}: {e}", p.display()))?;
+            paths.push(p);
+        }
+        let mut child = Command::new(target_dir.join("release/sev-openssl-baseline"))
+            .args(&paths)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("starting the baseline: {e}"))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err("baseline pipes missing".into());
+        };
+        let mut stdout = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        stdout
+            .read_line(&mut line)
+            .map_err(|e| format!("reading the baseline: {e}"))?;
+        if line.trim() != "ready" {
+            let _ = child.wait();
+            return Err("the baseline refused the evidence (its message is above)".into());
+        }
+        Ok(Self {
+            child,
+            stdin,
+            stdout,
+            _files: files,
+        })
+    }
+
+    /// Mean thread-CPU ns of `n` verifications in the child.
+    fn run(&mut self, n: usize) -> f64 {
+        use std::io::{BufRead, Write};
+        writeln!(self.stdin, "{n}").expect("baseline stdin");
+        self.stdin.flush().expect("baseline stdin");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("baseline stdout");
+        line.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("baseline answered {line:?}"))
+    }
+}
+
+impl Drop for SevOpenssl {
+    fn drop(&mut self) {
+        // Closing stdin ends the child's loop.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not supported by this harness.
@@ -101,8 +219,17 @@ fn main() {
                 .unwrap_or_else(|err| panic!("{}: ours rejects the evidence: {err}", p.name()));
         }
     }
-    sev_openssl_verify(&ev).expect("sev+openssl rejects the evidence");
     sev_nossl_verify(&ev).expect("sev+crypto_nossl rejects the evidence");
+    let mut tampered = ev.report.clone();
+    tampered[0x50] ^= 1;
+    sev_nossl_verify(&Evidence {
+        report: tampered,
+        ..ev.clone()
+    })
+    .expect_err("sev+crypto_nossl accepts a tampered report");
+    let mut sev_openssl = SevOpenssl::start(&ev)
+        .map_err(|e| println!("# sev+openssl baseline unavailable, its ratios skipped: {e}"))
+        .ok();
 
     let view = ReportView::new(&ev.report).expect("report");
     let sec1 = {
@@ -130,7 +257,7 @@ fn main() {
         cands.push((
             format!("ours_cold_{name}"),
             3,
-            Box::new(move || {
+            local(move || {
                 let v = fresh_verifier(TrustAnchors::amd(), &p1);
                 black_box(
                     v.verify(black_box(&ev_ref.report), host_ref)
@@ -142,7 +269,7 @@ fn main() {
         cands.push((
             format!("ours_uncached_{name}"),
             3,
-            Box::new(move || {
+            local(move || {
                 let v = Verifier::with_provider(TrustAnchors::amd(), Arc::clone(&p2))
                     .with_cache(Arc::new(ChainCache::disabled()))
                     .at_unix(NOW);
@@ -157,7 +284,7 @@ fn main() {
         cands.push((
             format!("ours_warm_{name}"),
             5,
-            Box::new(move || {
+            local(move || {
                 black_box(
                     warm.verify(black_box(&ev_ref.report), e_ref)
                         .expect("verifies"),
@@ -169,7 +296,7 @@ fn main() {
         cands.push((
             format!("bare_p384_{name}"),
             5,
-            Box::new(move || {
+            local(move || {
                 p3.verify_ecdsa_p384_sha384(&sec1, black_box(&signed), &r, &s)
                     .expect("verifies");
             }),
@@ -184,7 +311,7 @@ fn main() {
         cands.push((
             format!("part_rsa4096_pss_{}", p.name().replace('-', "")),
             3,
-            Box::new(move || {
+            local(move || {
                 ask.verify_issued_by(black_box(&ark), &*p)
                     .expect("verifies")
             }),
@@ -211,7 +338,7 @@ fn main() {
         cands.push((
             "part_rsa4096_pss_awslc_preparsed_key".into(),
             3,
-            Box::new(move || parsed.verify_sig(black_box(&tbs), &sig).expect("verifies")),
+            local(move || parsed.verify_sig(black_box(&tbs), &sig).expect("verifies")),
         ));
     }
     // Building a verifier over the pinned anchors (no signature work: anchors are checked lazily).
@@ -220,7 +347,7 @@ fn main() {
         cands.push((
             "part_verifier_new".into(),
             5,
-            Box::new(move || {
+            local(move || {
                 black_box(fresh_verifier(TrustAnchors::amd(), &p));
             }),
         ));
@@ -229,38 +356,45 @@ fn main() {
     cands.push((
         "part_vcek_parse".into(),
         5,
-        Box::new(move || {
+        local(move || {
             black_box(
                 snp_certs::chain::AmdCert::from_der("VEK", black_box(&vcek_der)).expect("VCEK"),
             );
         }),
     ));
     let ev_ref = &ev;
-    cands.push((
-        "sev_openssl".into(),
-        3,
-        Box::new(move || sev_openssl_verify(black_box(ev_ref)).expect("verifies")),
-    ));
+    if let Some(child) = sev_openssl.as_mut() {
+        cands.push((
+            "sev_openssl".into(),
+            3,
+            Run::Child(Box::new(move |n| child.run(n))),
+        ));
+    }
     cands.push((
         "sev_nossl".into(),
         3,
-        Box::new(move || sev_nossl_verify(black_box(ev_ref)).expect("verifies")),
+        local(move || sev_nossl_verify(black_box(ev_ref)).expect("verifies")),
     ));
 
-    // Warm-up.
-    for (_, batch, f) in cands.iter_mut() {
-        for _ in 0..*batch {
-            f();
+    // One sample: the mean thread-CPU ns of a batch, timed here or by the child.
+    let sample = |batch: usize, run: &mut Run<'_>| match run {
+        Run::Local(f) => {
+            let t = cpu_ns();
+            for _ in 0..batch {
+                f();
+            }
+            (cpu_ns() - t) / batch as f64
         }
+        Run::Child(f) => f(batch),
+    };
+    // Warm-up.
+    for (_, batch, run) in cands.iter_mut() {
+        sample(*batch, run);
     }
     let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); cands.len()];
     for _ in 0..ROUNDS {
-        for (i, (_, batch, f)) in cands.iter_mut().enumerate() {
-            let t = cpu_ns();
-            for _ in 0..*batch {
-                f();
-            }
-            samples[i].push((cpu_ns() - t) / *batch as f64);
+        for (i, (_, batch, run)) in cands.iter_mut().enumerate() {
+            samples[i].push(sample(*batch, run));
         }
     }
     let mut medians = std::collections::BTreeMap::new();
@@ -350,18 +484,10 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
-fn sev_openssl_verify(ev: &Evidence) -> std::io::Result<()> {
+fn sev_nossl_verify(ev: &Evidence) -> std::io::Result<()> {
     use sev::certs::snp::{Chain, Verifiable};
     use sev::firmware::guest::AttestationReport;
-    let chain = Chain::from_der(&ev.ark, &ev.ask, &ev.vcek)?;
-    let report = AttestationReport::from_bytes(&ev.report)?;
-    (&chain, &report).verify()
-}
-
-fn sev_nossl_verify(ev: &Evidence) -> std::io::Result<()> {
-    use sev_nossl::certs::snp::{Chain, Verifiable};
-    use sev_nossl::firmware::guest::AttestationReport;
-    use sev_nossl::parser::ByteParser;
+    use sev::parser::ByteParser;
     let chain = Chain::from_der(&ev.ark, &ev.ask, &ev.vcek)?;
     let report = AttestationReport::from_bytes(&ev.report)?;
     (&chain, &report).verify()

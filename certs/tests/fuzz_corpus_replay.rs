@@ -10,9 +10,9 @@
 //! a bug found by fuzzing: it replays like any other file, so the test fails until the bug is
 //! fixed. Every failing file is named in the failure message.
 
-// The differential harness names the `sev` crate `sev8`; here it is the version 8 copy the
-// benchmarks already use.
-extern crate sev_nossl as sev8;
+// The differential harness names the `sev` crate `sev8` (the fuzz crate's name for it); here it
+// is this crate's `sev` dev-dependency, the same version 8.
+extern crate sev as sev8;
 
 #[path = "../../fuzz/src/certs.rs"]
 mod harness;

@@ -1,8 +1,8 @@
 //! Differential harness: our zero-copy `ReportView` against the `sev` crate's (version 8)
 //! `AttestationReport` parser, on the same bytes. Uses only `snp_certs`, `sev8` (the `sev`
-//! crate, renamed so it cannot be confused with the version 6 the agent uses for the CoCo
-//! format) and `std`, because `certs/tests/fuzz_corpus_replay.rs` includes this file as a
-//! module.
+//! crate under a name that says which generation the comparison was written against) and
+//! `std`, because `certs/tests/fuzz_corpus_replay.rs` (the corpus) and
+//! `certs/tests/sev_differential.rs` (every real report) include this file as a module.
 //!
 //! The rule: both parsers agree on every field, or both refuse — except for the divergences
 //! listed in [`Divergence`], which are deliberate (each is asserted to be exactly that case, so a
