@@ -81,7 +81,7 @@ pub trait CryptoProvider: Send + Sync + fmt::Debug {
 /// Largest RSA modulus a provider verifies with (aws-lc's `RSA_PSS_2048_8192_SHA384` bound).
 const MAX_RSA_BITS: usize = 8192;
 
-/// Pure-Rust provider (RustCrypto `rsa`, `p384`, `sha2`).
+/// Pure-Rust provider (RustCrypto `rsa` 0.10, `p384` 0.14, `sha2`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RustCryptoProvider;
 
@@ -107,7 +107,6 @@ impl CryptoProvider for RustCryptoProvider {
         signature: &[u8],
     ) -> Result<(), CryptoError> {
         use der::Decode;
-        use signature::Verifier;
         const SALT_LEN: usize = 48;
         let bad = || CryptoError::BadSignature {
             provider: "rustcrypto",
@@ -117,18 +116,27 @@ impl CryptoProvider for RustCryptoProvider {
             provider: "rustcrypto",
             what: "RSA",
         };
-        // `from_pkcs1_der` caps the modulus at 4096 bits; accept what aws-lc's
-        // RSA_PSS_2048_8192_SHA384 (and the certificate parser) accept, so both providers agree.
+        // Accept the moduli aws-lc's RSA_PSS_2048_8192_SHA384 (and the certificate parser)
+        // accept, so both providers agree: up to MAX_RSA_BITS, checked explicitly.
         let parts = rsa::pkcs1::RsaPublicKey::from_der(public_key).map_err(|_| invalid())?;
-        let key = rsa::RsaPublicKey::new_with_max_size(
-            rsa::BigUint::from_bytes_be(parts.modulus.as_bytes()),
-            rsa::BigUint::from_bytes_be(parts.public_exponent.as_bytes()),
-            MAX_RSA_BITS,
+        let uint = |b: &[u8]| {
+            let bits = u32::try_from(b.len() * 8).map_err(|_| invalid())?;
+            rsa_v010::BoxedUint::from_be_slice(b, bits).map_err(|_| invalid())
+        };
+        let (n, e) = (
+            uint(parts.modulus.as_bytes())?,
+            uint(parts.public_exponent.as_bytes())?,
+        );
+        let key = rsa_v010::PublicKey::new_with_size_limits(
+            n,
+            e,
+            rsa_v010::PublicKey::MIN_SIZE..=MAX_RSA_BITS,
         )
         .map_err(|_| invalid())?;
-        let vk = rsa::pss::VerifyingKey::<sha2::Sha384>::new_with_salt_len(key, SALT_LEN);
-        let sig = rsa::pss::Signature::try_from(signature).map_err(|_| bad())?;
-        vk.verify(message, &sig).map_err(|_| bad())
+        let vk =
+            rsa_v010::pss::VerifyingKey::<rsa_v010::sha2::Sha384>::new_with_salt_len(key, SALT_LEN);
+        let sig = rsa_v010::pss::Signature::try_from(signature).map_err(|_| bad())?;
+        rsa_v010::signature::Verifier::verify(&vk, message, &sig).map_err(|_| bad())
     }
 
     fn verify_ecdsa_p384_sha384_prehash(
@@ -138,18 +146,18 @@ impl CryptoProvider for RustCryptoProvider {
         r: &[u8; 48],
         s: &[u8; 48],
     ) -> Result<(), CryptoError> {
-        use p384::ecdsa::signature::hazmat::PrehashVerifier;
+        use p384_v014::ecdsa::signature::hazmat::PrehashVerifier;
         let bad = || CryptoError::BadSignature {
             provider: "rustcrypto",
             what: "ECDSA-P384-SHA384",
         };
-        let vk = p384::ecdsa::VerifyingKey::from_sec1_bytes(public_key).map_err(|_| {
+        let vk = p384_v014::ecdsa::VerifyingKey::from_sec1_bytes(public_key).map_err(|_| {
             CryptoError::InvalidKey {
                 provider: "rustcrypto",
                 what: "P-384",
             }
         })?;
-        let sig = p384::ecdsa::Signature::from_scalars(*r, *s).map_err(|_| bad())?;
+        let sig = p384_v014::ecdsa::Signature::from_scalars(*r, *s).map_err(|_| bad())?;
         vk.verify_prehash(digest, &sig).map_err(|_| bad())
     }
 }
@@ -308,6 +316,40 @@ mod tests {
                 "{}",
                 p.name()
             );
+        }
+    }
+
+    #[test]
+    fn degenerate_rsa_keys_are_refused_not_panicked_on() {
+        // Zero, one-byte and even moduli, zero and even exponents: every provider refuses the
+        // key or the signature with a typed error (the provider is reachable with any key bytes
+        // the certificate parser lets through, and fuzz targets call it directly).
+        let mut big = vec![0xC5u8; 512];
+        big[511] |= 1;
+        let mut even = big.clone();
+        even[511] &= !1;
+        let cases: [(&[u8], &[u8]); 6] = [
+            (&[0], &[1, 0, 1]),
+            (&[3], &[1, 0, 1]),
+            (&big, &[0]),
+            (&big, &[2]),
+            (&even, &[1, 0, 1]),
+            (&big, &[1]),
+        ];
+        for (n, e) in cases {
+            let key = rsa::pkcs1::RsaPublicKey {
+                modulus: der::asn1::UintRef::new(n).expect("modulus"),
+                public_exponent: der::asn1::UintRef::new(e).expect("exponent"),
+            };
+            let der = der::Encode::to_der(&key).expect("encodes");
+            for p in available_providers() {
+                assert!(
+                    p.verify_rsa_pss_sha384(&der, b"msg", &[0x55; 512]).is_err(),
+                    "{}: n {:02x?}.. e {e:02x?}",
+                    p.name(),
+                    &n[..1]
+                );
+            }
         }
     }
 
