@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{
-    HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
+    HeaderName, HeaderValue, ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE,
+    RETRY_AFTER,
 };
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -18,6 +19,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::sync::{oneshot, watch, Semaphore};
 use tracing::{debug, info, warn};
 
+use super::accept::{acceptable, ResultForm};
 use super::metrics::Metrics;
 use super::pool::{Job, Jobs};
 use super::{ErrorBody, Limits, VerifierError, VerifyRequest};
@@ -38,6 +40,9 @@ pub(crate) struct State {
     pub(crate) jobs: Jobs,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: Limits,
+    /// The form of a completed appraisal and its `Content-Type`.
+    pub(crate) results: ResultForm,
+    pub(crate) content_type: HeaderValue,
     pub(crate) info: serde_json::Value,
 }
 
@@ -270,6 +275,30 @@ async fn verify(req: Request<Incoming>, st: &State) -> Result<Reply, Refusal> {
         policy,
         format,
     } = parse_query(req.uri().query()).map_err(Refusal::bad_request)?;
+    // Negotiate before reading the body: a client that cannot take the answer costs nothing.
+    let accept = req
+        .headers()
+        .get_all(ACCEPT)
+        .iter()
+        .map(|v| v.to_str())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Refusal::bad_request("the Accept header is not visible ASCII"))?;
+    if !acceptable(accept, st.results) {
+        return Err(Refusal::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "not_acceptable",
+            match st.results {
+                ResultForm::EarJwt => format!(
+                    "this verifier issues signed results only ({}): accept that, application/jwt or */*",
+                    st.results.content_type()
+                ),
+                ResultForm::EarJson => format!(
+                    "this verifier issues unsigned EAR JSON ({}; start it with --ear-key for JWTs): accept that, application/json or */*",
+                    st.results.content_type()
+                ),
+            },
+        ));
+    }
     let max = st.limits.max_body;
     if let Some(len) = req.headers().get(CONTENT_LENGTH) {
         let declared = len.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok());
@@ -332,6 +361,10 @@ async fn verify(req: Request<Incoming>, st: &State) -> Result<Reply, Refusal> {
     })?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = reply(status, "application/json", answer.body);
+    if status == StatusCode::OK {
+        r.headers_mut()
+            .insert(CONTENT_TYPE, st.content_type.clone());
+    }
     r.headers_mut().insert(
         HeaderName::from_static(EXIT_CODE_HEADER),
         HeaderValue::from(u16::from(answer.exit_code)),

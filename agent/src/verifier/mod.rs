@@ -10,7 +10,7 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `POST /verify?nonce=HEX&policy=ID&format=FMT` with evidence as the body (snp-agent JSON, `bin`, or CoCo JSON; detected unless `format` is given) | 200 with the result JSON whatever the verdict (the `X-Snp-Agent-Exit-Code` header carries the code `snp-agent verify` would exit with) |
+//! | `POST /verify?nonce=HEX&policy=ID&format=FMT` with evidence as the body (snp-agent JSON, `bin`, or CoCo JSON; detected unless `format` is given) | 200 with the EAR whatever the verdict, in the service's [`ResultForm`]: JSON claims (`application/eat-ucs+json; eat_profile="…"`) or, when started with a signing key, a JWT (`application/eat+jwt; eat_profile="…"`); the `X-Snp-Agent-Exit-Code` header carries the code `snp-agent verify` would exit with |
 //! | `GET /healthz` | 200 `{"status": "ok", …}`; 503 while shutting down |
 //! | `GET /metrics` | Prometheus / OpenMetrics text: requests by path and status, verdicts, latency histograms, queue depth, certificate-cache counters |
 //!
@@ -18,7 +18,8 @@
 //! REPORT_DATA as `verify --nonce` does), `policy` (the id of a policy loaded at start; without
 //! it the default policy), `format`. Errors are JSON `{"error": code, "message": …}` ([`ErrorBody`]):
 //! 400 `bad_request` (unreadable evidence, bad parameters), 404 `not_found` (path or policy
-//! id), 405, 408 `request_timeout`, 413 `payload_too_large`, 422 `unprocessable` (no
+//! id), 405, 406 `not_acceptable` (`Accept` excludes the service's result form, see
+//! [`ResultForm`]), 408 `request_timeout`, 413 `payload_too_large`, 422 `unprocessable` (no
 //! certificate could be found for the evidence, a CRL could not be had), 503 `busy` (queue full,
 //! with `Retry-After`) or `shutting_down`.
 //!
@@ -35,6 +36,7 @@
 //! [`Limits::body_timeout`], and bodies are capped at [`Limits::max_body`] while streaming.
 //! SIGTERM (what Kubernetes sends) stops accepting and lets requests in progress finish.
 
+mod accept;
 mod http;
 mod metrics;
 mod pool;
@@ -43,9 +45,11 @@ use std::net::{SocketAddr, TcpListener as StdTcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use hyper::header::HeaderValue;
 use tracing::info;
 
 pub use crate::serve::{ErrorBody, Limits};
+pub use accept::ResultForm;
 pub use metrics::Metrics;
 
 /// What a verification produced, for the metrics.
@@ -92,13 +96,14 @@ pub struct VerifyAnswer {
     pub verdict: Verdict,
     /// The exit code `snp-agent verify` would return for the same input.
     pub exit_code: u8,
-    /// The JSON body.
+    /// The body: with status 200 the result in the service's [`ResultForm`], otherwise an
+    /// [`ErrorBody`] as JSON.
     pub body: Vec<u8>,
 }
 
 /// The function that appraises evidence: given by the caller (the CLI wires in the same
-/// appraisal and result rendering as `snp-agent verify --format json`), run on the worker
-/// threads, shared by all of them.
+/// appraisal and EAR as `snp-agent verify --format ear`), run on the worker threads, shared by
+/// all of them.
 pub type VerifyFn = Arc<dyn Fn(VerifyRequest) -> VerifyAnswer + Send + Sync>;
 
 /// Everything the service needs.
@@ -110,6 +115,9 @@ pub struct VerifierConfig {
     pub limits: Limits,
     /// The verification function.
     pub verify: VerifyFn,
+    /// What the verification function's 200 answers are (their `Content-Type`, and what
+    /// `Accept` is negotiated against).
+    pub results: ResultForm,
     /// Shown by `/healthz` (policy ids, trust anchors …).
     pub info: serde_json::Value,
 }
@@ -119,6 +127,7 @@ impl std::fmt::Debug for VerifierConfig {
         f.debug_struct("VerifierConfig")
             .field("listen", &self.listen)
             .field("limits", &self.limits)
+            .field("results", &self.results)
             .field("info", &self.info)
             .finish_non_exhaustive()
     }
@@ -331,6 +340,9 @@ fn start(config: VerifierConfig, stop_on_signals: bool) -> Result<VerifierHandle
         jobs,
         metrics: Arc::clone(&metrics),
         limits: config.limits.clone(),
+        results: config.results,
+        content_type: HeaderValue::from_str(&config.results.content_type())
+            .map_err(|e| VerifierError::Config(format!("result media type: {e}")))?,
         info: config.info,
     };
     let http = std::thread::Builder::new()
