@@ -359,13 +359,8 @@ mod tests {
     #[test]
     fn signed_jwt_verifies_with_the_crate() {
         // The ear crate's own test key pair (P-256), from its README.
-        const KEY: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgPp4XZRnRHSMhGg0t
-6yjQCRV35J4TUY4idLgiCu6EyLqhRANCAAQbx8C533c2AKDwL/RtjVipVnnM2WRv
-5w2wZNCJrubSK0StYKJ71CikDgkhw8M90ojfRIowqpl0uLA3kW3PEZy9
------END PRIVATE KEY-----
-";
-        const JWK: &str = r#"{"kty":"EC","crv":"P-256","x":"G8fAud93NgCg8C_0bY1YqVZ5zNlkb-cNsGTQia7m0is","y":"RK1gonvUKKQOCSHDwz3SiN9EijCqmXS4sDeRbc8RnL0"}"#;
+        const KEY: &str = include_str!("../tests/data/ear-test-key.pem");
+        const JWK: &str = include_str!("../tests/data/ear-test-key.jwk");
         let ear = build(&outcome(true, Some(true)), &evidence()).unwrap();
         let (token, alg) = sign_jwt(&ear, KEY.as_bytes()).unwrap();
         assert_eq!(alg, "ES256");

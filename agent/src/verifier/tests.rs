@@ -33,6 +33,18 @@ fn echo() -> VerifyFn {
     })
 }
 
+/// [`echo`], counting the calls.
+fn counting_echo() -> (VerifyFn, Arc<Mutex<u32>>) {
+    let calls = Arc::new(Mutex::new(0u32));
+    let c = Arc::clone(&calls);
+    let inner = echo();
+    let counting: VerifyFn = Arc::new(move |r| {
+        *c.lock().unwrap() += 1;
+        inner(r)
+    });
+    (counting, calls)
+}
+
 fn start(verify: VerifyFn, limits: Limits) -> VerifierHandle {
     spawn(VerifierConfig {
         listen: "127.0.0.1:0".into(),
@@ -132,13 +144,7 @@ fn verify_passes_the_query_and_body_through() {
 /// before any verification, with the error as JSON.
 #[test]
 fn results_are_negotiated_against_accept() {
-    let calls = Arc::new(Mutex::new(0u32));
-    let c = Arc::clone(&calls);
-    let inner = echo();
-    let counting: VerifyFn = Arc::new(move |r| {
-        *c.lock().unwrap() += 1;
-        inner(r)
-    });
+    let (counting, calls) = counting_echo();
     let h = spawn(VerifierConfig {
         listen: "127.0.0.1:0".into(),
         limits: small_limits(),
@@ -178,13 +184,7 @@ fn results_are_negotiated_against_accept() {
 
 #[test]
 fn bad_requests_are_refused_before_verification() {
-    let calls = Arc::new(Mutex::new(0u32));
-    let c = Arc::clone(&calls);
-    let inner = echo();
-    let counting: VerifyFn = Arc::new(move |r| {
-        *c.lock().unwrap() += 1;
-        inner(r)
-    });
+    let (counting, calls) = counting_echo();
     let h = start(counting, small_limits());
     let addr = h.local_addr();
     for (method, target, body, status, allow) in [
