@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use snp_agent::evidence::Format;
@@ -171,6 +172,22 @@ fn batch_needs_a_directory_or_stdin() {
 struct Service {
     child: Child,
     addr: SocketAddr,
+    /// Everything the service wrote on stderr so far.
+    stderr: Arc<Mutex<Vec<u8>>>,
+    drain: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Service {
+    /// Stop the service; everything it wrote on stderr.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(d) = self.drain.take() {
+            let _ = d.join();
+        }
+        let err = self.stderr.lock().unwrap();
+        String::from_utf8_lossy(&err).into_owned()
+    }
 }
 
 impl Drop for Service {
@@ -200,6 +217,7 @@ fn start_service(cache: &Path, extra: &[&str]) -> Service {
         .spawn()
         .expect("binary runs");
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let collected = Arc::new(Mutex::new(Vec::new()));
     let mut line = String::new();
     let addr = loop {
         line.clear();
@@ -207,6 +225,7 @@ fn start_service(cache: &Path, extra: &[&str]) -> Service {
             stderr.read_line(&mut line).unwrap() > 0,
             "verifier exited before listening"
         );
+        collected.lock().unwrap().extend_from_slice(line.as_bytes());
         if let Some(rest) = line
             .trim()
             .strip_prefix("snp-agent: verifier listening on http://")
@@ -215,11 +234,22 @@ fn start_service(cache: &Path, extra: &[&str]) -> Service {
         }
     };
     // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = stderr.read_to_end(&mut sink);
+    let sink = Arc::clone(&collected);
+    let drain = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
     });
-    Service { child, addr }
+    Service {
+        child,
+        addr,
+        stderr: collected,
+        drain: Some(drain),
+    }
 }
 
 /// One answer: status, headers, body.
@@ -403,6 +433,39 @@ fn verifier_answers_the_ear_verify_writes() {
     assert!(r.json()["message"].as_str().unwrap().contains("--ear-key"));
     let r = post(svc.addr, "/verify", Some("application/json"), &milan);
     assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// `--sim-roots` is said once per process, not once per input: by `verify --batch` over several
+/// simulator reports and by the service over several requests.
+#[cfg(feature = "sim")]
+#[test]
+fn simulator_roots_warning_is_said_once_per_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("inputs");
+    std::fs::create_dir(&inputs).unwrap();
+    for i in 0..3 {
+        let (code, _, err) = run(snp_agent(cache.path())
+            .args(["attest", "--backend", "sim", "--out"])
+            .arg(inputs.join(format!("e{i}.json"))));
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) = run(snp_agent(cache.path())
+        .args(["verify", "--batch", "--sim-roots", "--offline"])
+        .arg(&inputs));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(lines(&out).len(), 3, "{out}");
+    assert_eq!(err.matches("SIMULATOR").count(), 1, "{err}");
+
+    let svc = start_service(cache.path(), &["--sim-roots"]);
+    for i in 0..3 {
+        let body = std::fs::read(inputs.join(format!("e{i}.json"))).unwrap();
+        let r = post(svc.addr, "/verify", None, &body);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("x-snp-agent-exit-code").as_deref(), Some("0"));
+    }
+    let err = svc.stop();
+    assert_eq!(err.matches("SIMULATOR").count(), 1, "{err}");
 }
 
 /// With `--ear-key` the service signs every result, as `verify --ear-key` does, and offers

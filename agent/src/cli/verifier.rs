@@ -342,7 +342,7 @@ pub fn run(a: VerifierArgs) -> CliResult {
         return Ok(exit_code::SUCCESS);
     }
     if a.sim_roots {
-        eprintln!("snp-agent: the verifier trusts the SIMULATOR's roots: its verdicts prove nothing about AMD hardware");
+        super::appraise::warn_simulator_roots();
     }
     let ctx = Arc::new(Context {
         roots,
