@@ -228,7 +228,7 @@ fn answer(ctx: &Context, req: VerifyRequest) -> VerifyAnswer {
 
 /// Read a policy file once, named by the digest of the bytes that were compiled.
 fn load(path: &std::path::Path) -> Result<Loaded, CliError> {
-    let (policy, id) = load_policy_with_id(Some(&path.to_path_buf()))?;
+    let (policy, id) = load_policy_with_id(Some(path))?;
     Ok(Loaded { policy, id })
 }
 

@@ -1,6 +1,6 @@
 //! `snp-agent verify`: the relying party's side.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
@@ -131,12 +131,12 @@ pub fn expectations(nonce: Option<&[u8]>, report_data: Option<&[u8]>) -> Expecta
 
 /// Load `--policy` or the default.
 pub fn load_policy(path: Option<&PathBuf>) -> Result<Policy, CliError> {
-    Ok(load_policy_with_id(path)?.0)
+    Ok(load_policy_with_id(path.map(PathBuf::as_path))?.0)
 }
 
 /// Load `--policy` or the default, with the identifier an EAR names it by: `sha256:` of the
 /// file's bytes (the bytes that were compiled), or the built-in policy's id.
-pub fn load_policy_with_id(path: Option<&PathBuf>) -> Result<(Policy, String), CliError> {
+pub fn load_policy_with_id(path: Option<&Path>) -> Result<(Policy, String), CliError> {
     match path {
         Some(p) => {
             let (policy, text) =
@@ -167,7 +167,7 @@ pub fn run(a: VerifyArgs) -> CliResult {
     }
     // Cheap argument checks first: a bad policy or key is a usage error before any evidence is
     // read.
-    let (policy, policy_id) = load_policy_with_id(a.policy.as_ref())?;
+    let (policy, policy_id) = load_policy_with_id(a.policy.as_deref())?;
     let signer = a
         .ear_key
         .as_deref()
