@@ -161,31 +161,118 @@ pub fn from_json(bytes: &[u8]) -> Result<Ear, EarError> {
     serde_json::from_slice(bytes).map_err(|e| EarError::Token(e.to_string()))
 }
 
+/// The media type of an EAR as an unsigned JSON claims set: RFC 9782's "EAT UJCS"
+/// (`application/eat-ucs+json`, an EAT claims set with no JOSE protection) with the
+/// `eat_profile` parameter naming the EAR profile, as draft-ietf-rats-ear §5 ("Media Types")
+/// derives EAR media types from the base EAT ones with the profile string of its §3. The profile
+/// is the `ear` crate's [`EAR_PROFILE`], the same string as the `eat_profile` claim we write.
+pub fn json_media_type() -> String {
+    format!("{UJCS_MEDIA_TYPE}; eat_profile=\"{EAR_PROFILE}\"")
+}
+
+/// The media type of an EAR signed as a JWT: RFC 9782's "EAT JWT" (`application/eat+jwt`, as
+/// IANA registered it) with the EAR profile, per draft-ietf-rats-ear §5. (The draft's own example
+/// spells the base type `eat-jwt`; the registered name is `eat+jwt`.)
+pub fn jwt_media_type() -> String {
+    format!("{JWT_MEDIA_TYPE}; eat_profile=\"{EAR_PROFILE}\"")
+}
+
+/// RFC 9782 "EAT UJCS": an unprotected JSON claims set.
+pub const UJCS_MEDIA_TYPE: &str = "application/eat-ucs+json";
+
+/// RFC 9782 "EAT JWT".
+pub const JWT_MEDIA_TYPE: &str = "application/eat+jwt";
+
+/// The JWS algorithms an EAR is signed with, in the order a key is tried against them. The key's
+/// type decides: P-256 → ES256, P-384 → ES384, RSA → PS256, Ed25519 → EdDSA.
+#[cfg(feature = "aws-lc")]
+const ALGORITHMS: [&str; 4] = ["ES256", "ES384", "PS256", "EdDSA"];
+
+#[cfg(feature = "aws-lc")]
+fn algorithm(name: &str) -> Option<ear::Algorithm> {
+    use ear::Algorithm;
+    Some(match name {
+        "ES256" => Algorithm::ES256,
+        "ES384" => Algorithm::ES384,
+        "PS256" => Algorithm::PS256,
+        "EdDSA" => Algorithm::EdDSA,
+        _ => return None,
+    })
+}
+
+/// A signing key for EAR JWTs, checked once: the algorithm is found when the key is loaded (a
+/// service loads it at start and then never guesses again; a bad key fails there, not on the
+/// first request).
+#[derive(Clone)]
+pub struct EarSigner {
+    #[cfg_attr(not(feature = "aws-lc"), allow(dead_code))]
+    pem: Vec<u8>,
+    alg: &'static str,
+}
+
+impl std::fmt::Debug for EarSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("EarSigner")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EarSigner {
+    /// Load a PKCS#8 PEM private key (EC P-256 or P-384, RSA, Ed25519) and find its algorithm by
+    /// signing a minimal EAR with each candidate.
+    #[cfg(feature = "aws-lc")]
+    pub fn from_pem(pem: Vec<u8>) -> Result<EarSigner, EarError> {
+        let mut probe = Ear::new();
+        probe.profile = EAR_PROFILE.to_string();
+        probe.vid = VerifierID {
+            build: "probe".into(),
+            developer: DEVELOPER.into(),
+        };
+        probe.submods.insert(SUBMOD.into(), Appraisal::new());
+        let mut last = String::new();
+        for name in ALGORITHMS {
+            let Some(alg) = algorithm(name) else { continue };
+            match probe.sign_jwt_pem(alg, &pem) {
+                Ok(_) => return Ok(EarSigner { pem, alg: name }),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(EarError::Key(last))
+    }
+
+    /// Without the `aws-lc` feature there is no JWT backend.
+    #[cfg(not(feature = "aws-lc"))]
+    pub fn from_pem(_pem: Vec<u8>) -> Result<EarSigner, EarError> {
+        Err(EarError::NoJwt)
+    }
+
+    /// The JWS algorithm (`alg`) this key signs with.
+    pub fn alg(&self) -> &'static str {
+        self.alg
+    }
+
+    /// Sign `ear` as a compact JWT.
+    #[cfg(feature = "aws-lc")]
+    pub fn sign(&self, ear: &Ear) -> Result<String, EarError> {
+        let alg = algorithm(self.alg).ok_or(EarError::NoJwt)?;
+        Ok(ear.sign_jwt_pem(alg, &self.pem)?)
+    }
+
+    /// Without the `aws-lc` feature there is no JWT backend (and no signer can be made).
+    #[cfg(not(feature = "aws-lc"))]
+    pub fn sign(&self, _ear: &Ear) -> Result<String, EarError> {
+        Err(EarError::NoJwt)
+    }
+}
+
 /// Sign as a JWT with a PKCS#8 PEM private key; the algorithm follows the key (ES256 for P-256,
 /// ES384 for P-384, PS256 for RSA, EdDSA for Ed25519). Returns the compact token and the
 /// algorithm used.
-#[cfg(feature = "aws-lc")]
 pub fn sign_jwt(ear: &Ear, key_pem: &[u8]) -> Result<(String, &'static str), EarError> {
-    use ear::Algorithm;
-    let mut last = String::new();
-    for (alg, name) in [
-        (Algorithm::ES256, "ES256"),
-        (Algorithm::ES384, "ES384"),
-        (Algorithm::PS256, "PS256"),
-        (Algorithm::EdDSA, "EdDSA"),
-    ] {
-        match ear.sign_jwt_pem(alg, key_pem) {
-            Ok(t) => return Ok((t, name)),
-            Err(e) => last = e.to_string(),
-        }
-    }
-    Err(EarError::Key(last))
-}
-
-/// Without the `aws-lc` feature there is no JWT backend.
-#[cfg(not(feature = "aws-lc"))]
-pub fn sign_jwt(_ear: &Ear, _key_pem: &[u8]) -> Result<(String, &'static str), EarError> {
-    Err(EarError::NoJwt)
+    let signer = EarSigner::from_pem(key_pem.to_vec())?;
+    Ok((signer.sign(ear)?, signer.alg()))
 }
 
 /// Verify a JWT EAR with a public JWK and parse it (the crate's own verification and parsing).
@@ -272,13 +359,8 @@ mod tests {
     #[test]
     fn signed_jwt_verifies_with_the_crate() {
         // The ear crate's own test key pair (P-256), from its README.
-        const KEY: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgPp4XZRnRHSMhGg0t
-6yjQCRV35J4TUY4idLgiCu6EyLqhRANCAAQbx8C533c2AKDwL/RtjVipVnnM2WRv
-5w2wZNCJrubSK0StYKJ71CikDgkhw8M90ojfRIowqpl0uLA3kW3PEZy9
------END PRIVATE KEY-----
-";
-        const JWK: &str = r#"{"kty":"EC","crv":"P-256","x":"G8fAud93NgCg8C_0bY1YqVZ5zNlkb-cNsGTQia7m0is","y":"RK1gonvUKKQOCSHDwz3SiN9EijCqmXS4sDeRbc8RnL0"}"#;
+        const KEY: &str = include_str!("../tests/data/ear-test-key.pem");
+        const JWK: &str = include_str!("../tests/data/ear-test-key.jwk");
         let ear = build(&outcome(true, Some(true)), &evidence()).unwrap();
         let (token, alg) = sign_jwt(&ear, KEY.as_bytes()).unwrap();
         assert_eq!(alg, "ES256");

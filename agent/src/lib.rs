@@ -19,4 +19,5 @@ pub mod kbs;
 pub mod kds;
 pub mod policy;
 pub mod serve;
+pub(crate) mod server;
 pub mod verifier;

@@ -209,6 +209,13 @@ impl Policy {
 
     /// Read a policy file (capped at 1 MiB; policies are small).
     pub fn from_path(path: &Path) -> Result<Policy, PolicyError> {
+        Ok(Policy::read(path)?.0)
+    }
+
+    /// Read a policy file (capped at 1 MiB) and return the policy with the text it was compiled
+    /// from, so that whoever names the policy (an EAR's policy id is a digest of the file) names
+    /// exactly what was enforced, not a second read of a file that may have changed.
+    pub fn read(path: &Path) -> Result<(Policy, String), PolicyError> {
         use std::io::Read;
         const MAX: u64 = 1024 * 1024;
         let f = std::fs::File::open(path).map_err(|e| PolicyError::Io {
@@ -227,7 +234,8 @@ impl Policy {
                 path: path.to_path_buf(),
             });
         }
-        Policy::from_toml(&text)
+        let policy = Policy::from_toml(&text)?;
+        Ok((policy, text))
     }
 
     /// The default policy used when none is given: only `debug` forbidden.

@@ -67,16 +67,17 @@
 //! so their start-up stays as lean as before.
 
 mod api;
-pub(crate) mod http;
+mod http;
 mod worker;
 
-use std::net::{SocketAddr, TcpListener as StdTcpListener, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tracing::{info, warn};
+
+use crate::server::{BindError, Connections};
 
 use crate::backend::{self, Backend, BackendError, BackendKind, BackendOptions};
 use crate::exit_code;
@@ -282,22 +283,19 @@ impl Stats {
 /// A running endpoint. Dropping it shuts the endpoint down (like [`ServeHandle::shutdown`]).
 #[derive(Debug)]
 pub struct ServeHandle {
-    addr: SocketAddr,
-    stop: Arc<tokio::sync::watch::Sender<bool>>,
-    http: Option<JoinHandle<Result<(), ServeError>>>,
-    workers: Vec<JoinHandle<()>>,
+    running: crate::server::Running,
     stats: Arc<Stats>,
 }
 
 impl ServeHandle {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.running.local_addr()
     }
 
     /// `http://ADDR` of the endpoint.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.local_addr())
     }
 
     /// The counters now.
@@ -308,43 +306,14 @@ impl ServeHandle {
     /// Stop accepting, let requests in progress finish (up to 30 s), stop the workers, and
     /// return how the listener ended.
     pub fn shutdown(mut self) -> Result<(), ServeError> {
-        self.stop.send_replace(true);
-        self.join()
+        self.running.stop();
+        self.running.join().map_err(ServeError::from)
     }
 
     /// Block until the endpoint stops (a shutdown signal when started by [`run`], or a fatal
     /// listener error).
     pub fn wait(mut self) -> Result<(), ServeError> {
-        self.join()
-    }
-
-    fn join(&mut self) -> Result<(), ServeError> {
-        let result = match self.http.take() {
-            Some(h) => h.join().unwrap_or_else(|_| {
-                Err(ServeError::Io {
-                    what: "the HTTP thread panicked",
-                    source: std::io::Error::other("panic"),
-                })
-            }),
-            None => Ok(()),
-        };
-        // The HTTP thread has dropped every job sender by now, so the workers finish the
-        // jobs already queued and exit.
-        for w in self.workers.drain(..) {
-            if w.join().is_err() {
-                warn!("a serve worker thread panicked");
-            }
-        }
-        result
-    }
-}
-
-impl Drop for ServeHandle {
-    fn drop(&mut self) {
-        if self.http.is_some() {
-            self.stop.send_replace(true);
-            let _ = self.join();
-        }
+        self.running.join().map_err(ServeError::from)
     }
 }
 
@@ -433,24 +402,19 @@ fn check_vmpl(vmpl: u32) -> Result<(), ServeError> {
 }
 
 fn bind(listen: &str) -> Result<StdTcpListener, ServeError> {
-    let addrs: Vec<SocketAddr> = listen
-        .to_socket_addrs()
-        .map_err(|e| ServeError::Address {
-            addr: listen.to_string(),
-            reason: e.to_string(),
-        })?
-        .collect();
-    let mut last = None;
-    for addr in addrs {
-        match StdTcpListener::bind(addr) {
-            Ok(l) => return Ok(l),
-            Err(source) => last = Some(ServeError::Bind { addr, source }),
+    crate::server::bind(listen).map_err(|e| match e {
+        BindError::Address { addr, reason } => ServeError::Address { addr, reason },
+        BindError::Bind { addr, source } => ServeError::Bind { addr, source },
+    })
+}
+
+impl From<crate::server::ServerError> for ServeError {
+    fn from(e: crate::server::ServerError) -> Self {
+        ServeError::Io {
+            what: e.what,
+            source: e.source,
         }
     }
-    Err(last.unwrap_or_else(|| ServeError::Address {
-        addr: listen.to_string(),
-        reason: "resolves to no address".into(),
-    }))
 }
 
 fn start(
@@ -461,28 +425,16 @@ fn start(
     stop_on_signals: bool,
     binding: crate::binding::Profile,
 ) -> Result<ServeHandle, ServeError> {
-    let io = |what| move |source| ServeError::Io { what, source };
-    let addr = listener
-        .local_addr()
-        .map_err(io("reading the bound address"))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(io("configuring the listener"))?;
     let stats = Arc::new(Stats::default());
     let backend_name = backend.kind().as_str();
-
-    let pool = worker::Pool::start(backend, vmpl, &limits, stats.clone())
-        .map_err(io("starting worker threads"))?;
+    let pool = worker::Pool::start(backend, vmpl, &limits, stats.clone()).map_err(|source| {
+        ServeError::Io {
+            what: "starting worker threads",
+            source,
+        }
+    })?;
     let (jobs, workers, health) = pool.into_parts();
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .thread_name("snp-agent-serve")
-        .build()
-        .map_err(io("starting the HTTP runtime"))?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let state = http::State {
+    let state = Arc::new(http::State {
         jobs,
         health,
         stats: stats.clone(),
@@ -490,19 +442,26 @@ fn start(
         backend: backend_name,
         vmpl,
         binding,
+    });
+    let connections = Connections {
+        max: limits.max_connections,
+        header_timeout: limits.header_timeout,
+        keep_alive: false,
     };
-    let http = std::thread::Builder::new()
-        .name("snp-agent-serve".into())
-        .spawn(move || runtime.block_on(http::serve(listener, state, stop_rx, stop_on_signals)))
-        .map_err(io("starting the HTTP thread"))?;
-    info!(%addr, backend = backend_name, workers = limits.workers, queue = limits.queue, "listening");
-    Ok(ServeHandle {
-        addr,
-        stop: Arc::new(stop_tx),
-        http: Some(http),
+    let running = crate::server::Running::start(
+        listener,
+        "snp-agent-serve",
+        "the endpoint",
+        connections,
+        stop_on_signals,
         workers,
-        stats,
-    })
+        move |req, peer| {
+            let st = Arc::clone(&state);
+            async move { http::handle(req, &st, peer).await }
+        },
+    )?;
+    info!(addr = %running.local_addr(), backend = backend_name, workers = limits.workers, queue = limits.queue, "listening");
+    Ok(ServeHandle { running, stats })
 }
 
 #[cfg(test)]

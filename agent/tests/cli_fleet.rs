@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use snp_agent::evidence::Format;
@@ -171,6 +172,22 @@ fn batch_needs_a_directory_or_stdin() {
 struct Service {
     child: Child,
     addr: SocketAddr,
+    /// Everything the service wrote on stderr so far.
+    stderr: Arc<Mutex<Vec<u8>>>,
+    drain: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Service {
+    /// Stop the service; everything it wrote on stderr.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(d) = self.drain.take() {
+            let _ = d.join();
+        }
+        let err = self.stderr.lock().unwrap();
+        String::from_utf8_lossy(&err).into_owned()
+    }
 }
 
 impl Drop for Service {
@@ -200,6 +217,7 @@ fn start_service(cache: &Path, extra: &[&str]) -> Service {
         .spawn()
         .expect("binary runs");
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let collected = Arc::new(Mutex::new(Vec::new()));
     let mut line = String::new();
     let addr = loop {
         line.clear();
@@ -207,6 +225,7 @@ fn start_service(cache: &Path, extra: &[&str]) -> Service {
             stderr.read_line(&mut line).unwrap() > 0,
             "verifier exited before listening"
         );
+        collected.lock().unwrap().extend_from_slice(line.as_bytes());
         if let Some(rest) = line
             .trim()
             .strip_prefix("snp-agent: verifier listening on http://")
@@ -215,20 +234,55 @@ fn start_service(cache: &Path, extra: &[&str]) -> Service {
         }
     };
     // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = stderr.read_to_end(&mut sink);
+    let sink = Arc::clone(&collected);
+    let drain = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
     });
-    Service { child, addr }
+    Service {
+        child,
+        addr,
+        stderr: collected,
+        drain: Some(drain),
+    }
 }
 
-/// POST on a fresh connection; (status, exit-code header, body).
-fn post(addr: SocketAddr, target: &str, body: &[u8]) -> (u16, Option<String>, serde_json::Value) {
+/// One answer: status, headers, body.
+struct Reply {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// POST on a fresh connection, with an `Accept` header when `accept` is given.
+fn post(addr: SocketAddr, target: &str, accept: Option<&str>, body: &[u8]) -> Reply {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
     write!(
         s,
-        "POST {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        "POST {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{accept}Content-Length: {}\r\n\r\n",
         body.len()
     )
     .unwrap();
@@ -238,39 +292,48 @@ fn post(addr: SocketAddr, target: &str, body: &[u8]) -> (u16, Option<String>, se
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let code = head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("x-snp-agent-exit-code")
-            .then(|| v.trim().to_string())
-    });
-    (
+    Reply {
         status,
-        code,
-        serde_json::from_slice(&raw[split + 4..]).unwrap(),
-    )
+        head,
+        body: raw[split + 4..].to_vec(),
+    }
 }
 
-/// The parts of a result that do not depend on when or from where it was produced.
-fn verdict_view(v: &serde_json::Value) -> serde_json::Value {
-    let sub = &v["submods"]["SEV-SNP"];
-    serde_json::json!({
-        "status": sub["ear.status"],
-        "checks": sub["snp-agent.checks"],
-        "failed": sub["snp-agent.failed"],
-        "claims_product": sub["snp-agent.claims"]["product"],
-        "tcb": sub["snp-agent.claims"]["tcb"],
-    })
+/// An EAR with what legitimately differs between two issues for the same evidence and policy
+/// set aside: the issued-at time (`iat`) and the name of the evidence in the verifier claims
+/// (`evidence`: a file path for `verify`, "request body" for the service).
+fn per_call_removed(mut e: ear::Ear) -> ear::Ear {
+    e.iat = 0;
+    for sub in e.submods.values_mut() {
+        assert!(
+            sub.verifier_claims.remove("evidence").is_some(),
+            "the verifier claims name the evidence"
+        );
+    }
+    e
+}
+
+/// The EAR `verify --format ear` writes for `path` (with the service's options).
+fn cli_ear(cache: &Path, path: &Path, extra: &[&std::ffi::OsStr]) -> (i32, String) {
+    let mut cmd = snp_agent(cache);
+    cmd.args(["verify", "--offline", "--at", AT, "--format", "ear"])
+        .arg(path)
+        .args(extra);
+    let (code, out, err) = run(&mut cmd);
+    assert!(!out.is_empty(), "{err}");
+    (code, out)
 }
 
 #[test]
-fn verifier_answers_what_verify_json_says() {
+fn verifier_answers_the_ear_verify_writes() {
     let dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let policies = dir.path().join("policies");
     std::fs::create_dir(&policies).unwrap();
+    let oak = policies.join("oak.toml");
     std::fs::copy(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/example-policy.toml"),
-        policies.join("oak.toml"),
+        &oak,
     )
     .unwrap();
     let svc = start_service(
@@ -280,23 +343,15 @@ fn verifier_answers_what_verify_json_says() {
 
     let mut tampered = evidence(&MILAN);
     tampered.report[0x50] ^= 1;
-    let cases: Vec<(&str, snp_agent::evidence::Evidence, Format, &str, u16, u8)> = vec![
-        ("milan", evidence(&MILAN), Format::Json, "", 200, 0),
-        (
-            "turin-oak",
-            evidence(&TURIN),
-            Format::Bin,
-            "?policy=oak",
-            200,
-            0,
-        ),
+    let cases: Vec<(&str, snp_agent::evidence::Evidence, Format, &str, u8)> = vec![
+        ("milan", evidence(&MILAN), Format::Json, "", 0),
+        ("turin-oak", evidence(&TURIN), Format::Bin, "?policy=oak", 0),
         // Milan under the Turin-only policy: verified, policy fails.
         (
             "milan-oak",
             evidence(&MILAN),
             Format::Coco,
             "?policy=oak",
-            200,
             5,
         ),
         (
@@ -304,44 +359,167 @@ fn verifier_answers_what_verify_json_says() {
             evidence(&GENOA),
             Format::Json,
             "?nonce=00112233",
-            200,
             5,
         ),
-        ("tampered", tampered, Format::Bin, "", 200, 2),
+        ("tampered", tampered, Format::Bin, "", 2),
     ];
-    for (name, ev, format, query, status, code) in cases {
+    for (name, ev, format, query, code) in cases {
         let path = write(&ev, format, dir.path(), name);
         let body = std::fs::read(&path).unwrap();
-        let (got_status, got_code, got) = post(svc.addr, &format!("/verify{query}"), &body);
-        assert_eq!(got_status, status, "{name}: {got}");
+        let got = post(svc.addr, &format!("/verify{query}"), None, &body);
+        assert_eq!(got.status, 200, "{name}: {}", got.text());
         assert_eq!(
-            got_code.as_deref(),
+            got.header("x-snp-agent-exit-code").as_deref(),
             Some(code.to_string().as_str()),
             "{name}"
         );
-        // The same input through `verify --format json`.
-        let mut cmd = snp_agent(cache.path());
-        cmd.args(["verify", "--offline", "--at", AT, "--format", "json"])
-            .arg(&path);
+        assert_eq!(
+            got.header("content-type").as_deref(),
+            Some(
+                format!(
+                    "application/eat-ucs+json; eat_profile=\"{}\"",
+                    ear::EAR_PROFILE
+                )
+                .as_str()
+            ),
+            "{name}"
+        );
+        // The ear crate's own parser (which validates) reads the service's answer.
+        let served: ear::Ear = serde_json::from_slice(&got.body)
+            .unwrap_or_else(|e| panic!("{name}: not an EAR: {e}: {}", got.text()));
+        assert_eq!(
+            served.status,
+            Some(if code == 0 {
+                ear::TrustTier::Affirming
+            } else {
+                ear::TrustTier::Contraindicated
+            }),
+            "{name}"
+        );
+        // The same input through `verify --format ear`: the same EAR, field for field.
+        let mut extra: Vec<&std::ffi::OsStr> = Vec::new();
         if query.contains("policy=oak") {
-            cmd.arg("--policy").arg(policies.join("oak.toml"));
+            extra.extend([std::ffi::OsStr::new("--policy"), oak.as_os_str()]);
         }
         if query.contains("nonce") {
-            cmd.args(["--nonce", "00112233"]);
+            extra.extend(["--nonce", "00112233"].map(std::ffi::OsStr::new));
         }
-        let (single, out, _) = run(&mut cmd);
+        let (single, out) = cli_ear(cache.path(), &path, &extra);
         assert_eq!(single, i32::from(code), "{name}");
-        let single: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(verdict_view(&got), verdict_view(&single), "{name}");
+        let written: ear::Ear = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            per_call_removed(served),
+            per_call_removed(written),
+            "{name}"
+        );
     }
 
-    // Refusals: unreadable evidence, unknown policy.
-    let (status, code, body) = post(svc.addr, "/verify", b"not evidence");
-    assert_eq!((status, code.as_deref()), (400, Some("6")), "{body}");
+    // Refusals: unreadable evidence, unknown policy, a client that takes only JWTs from a
+    // service without a key.
+    let r = post(svc.addr, "/verify", None, b"not evidence");
+    assert_eq!(
+        (r.status, r.header("x-snp-agent-exit-code").as_deref()),
+        (400, Some("6")),
+        "{}",
+        r.text()
+    );
     let milan = std::fs::read(write(&evidence(&MILAN), Format::Json, dir.path(), "m2")).unwrap();
-    let (status, _, body) = post(svc.addr, "/verify?policy=nope", &milan);
-    assert_eq!(status, 404, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("oak"), "{body}");
+    let r = post(svc.addr, "/verify?policy=nope", None, &milan);
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.json()["message"].as_str().unwrap().contains("oak"));
+    let r = post(svc.addr, "/verify", Some("application/eat+jwt"), &milan);
+    assert_eq!(r.status, 406, "{}", r.text());
+    assert_eq!(r.json()["error"], "not_acceptable");
+    assert!(r.json()["message"].as_str().unwrap().contains("--ear-key"));
+    let r = post(svc.addr, "/verify", Some("application/json"), &milan);
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// `--sim-roots` is said once per process, not once per input: by `verify --batch` over several
+/// simulator reports and by the service over several requests.
+#[cfg(feature = "sim")]
+#[test]
+fn simulator_roots_warning_is_said_once_per_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("inputs");
+    std::fs::create_dir(&inputs).unwrap();
+    for i in 0..3 {
+        let (code, _, err) = run(snp_agent(cache.path())
+            .args(["attest", "--backend", "sim", "--out"])
+            .arg(inputs.join(format!("e{i}.json"))));
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) = run(snp_agent(cache.path())
+        .args(["verify", "--batch", "--sim-roots", "--offline"])
+        .arg(&inputs));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(lines(&out).len(), 3, "{out}");
+    assert_eq!(err.matches("SIMULATOR").count(), 1, "{err}");
+
+    let svc = start_service(cache.path(), &["--sim-roots"]);
+    for i in 0..3 {
+        let body = std::fs::read(inputs.join(format!("e{i}.json"))).unwrap();
+        let r = post(svc.addr, "/verify", None, &body);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("x-snp-agent-exit-code").as_deref(), Some("0"));
+    }
+    let err = svc.stop();
+    assert_eq!(err.matches("SIMULATOR").count(), 1, "{err}");
+}
+
+/// With `--ear-key` the service signs every result, as `verify --ear-key` does, and offers
+/// nothing unsigned.
+#[cfg(feature = "aws-lc")]
+#[test]
+fn verifier_with_a_key_answers_signed_ears() {
+    // The ear crate's README test key pair (P-256).
+    const KEY: &str = include_str!("data/ear-test-key.pem");
+    const JWK: &str = include_str!("data/ear-test-key.jwk");
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let key = dir.path().join("ear-key.pem");
+    std::fs::write(&key, KEY).unwrap();
+    let svc = start_service(cache.path(), &["--ear-key", key.to_str().unwrap()]);
+    let path = write(&evidence(&GENOA), Format::Json, dir.path(), "genoa");
+    let body = std::fs::read(&path).unwrap();
+    let jwt_type = format!("application/eat+jwt; eat_profile=\"{}\"", ear::EAR_PROFILE);
+    let (_, out) = cli_ear(
+        cache.path(),
+        &path,
+        &[std::ffi::OsStr::new("--ear-key"), key.as_os_str()],
+    );
+    let written = || {
+        per_call_removed(
+            snp_agent::ear::verify_jwt(out.trim(), "ES256", JWK.as_bytes())
+                .expect("verify's token verifies"),
+        )
+    };
+    for accept in [
+        Some("application/eat+jwt"),
+        Some(jwt_type.as_str()),
+        Some("application/json;q=0.9, application/jwt;q=0.1"),
+        None,
+    ] {
+        let got = post(svc.addr, "/verify", accept, &body);
+        assert_eq!(got.status, 200, "{accept:?}: {}", got.text());
+        assert_eq!(
+            got.header("content-type").as_deref(),
+            Some(jwt_type.as_str())
+        );
+        assert_eq!(got.header("x-snp-agent-exit-code").as_deref(), Some("0"));
+        // Verified and parsed by the ear crate.
+        let served = snp_agent::ear::verify_jwt(got.text().trim(), "ES256", JWK.as_bytes())
+            .expect("the service's token verifies");
+        assert_eq!(served.status, Some(ear::TrustTier::Affirming));
+        assert_eq!(per_call_removed(served), written(), "{accept:?}");
+    }
+    // Unsigned JSON is not offered by a signing service.
+    for accept in ["application/json", "application/eat-ucs+json"] {
+        let r = post(svc.addr, "/verify", Some(accept), &body);
+        assert_eq!(r.status, 406, "{accept}: {}", r.text());
+        assert_eq!(r.json()["error"], "not_acceptable");
+    }
 }
 
 // ---- deploy/: the manifests against the real CLI ----
@@ -524,4 +702,18 @@ fn check_config_refuses_a_bad_policy() {
         "--check-config",
     ]));
     assert_eq!(code, i32::from(exit_code::USAGE), "{err}");
+    // A signing key that is not one fails at start, not on the first request.
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, "not a key").unwrap();
+    let (code, _, err) = run(snp_agent(dir.path())
+        .args([
+            "verifier",
+            "--listen",
+            "127.0.0.1:0",
+            "--check-config",
+            "--ear-key",
+        ])
+        .arg(&key));
+    assert_eq!(code, i32::from(exit_code::USAGE), "{err}");
+    assert!(err.contains("--ear-key"), "{err}");
 }

@@ -11,14 +11,9 @@ use snp_agent::exit_code;
 use support::*;
 
 /// The `ear` crate's own P-256 test key pair (its README).
-const KEY: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgPp4XZRnRHSMhGg0t
-6yjQCRV35J4TUY4idLgiCu6EyLqhRANCAAQbx8C533c2AKDwL/RtjVipVnnM2WRv
-5w2wZNCJrubSK0StYKJ71CikDgkhw8M90ojfRIowqpl0uLA3kW3PEZy9
------END PRIVATE KEY-----
-";
+const KEY: &str = include_str!("data/ear-test-key.pem");
 #[cfg_attr(not(feature = "aws-lc"), allow(dead_code))]
-const JWK: &str = r#"{"kty":"EC","crv":"P-256","x":"G8fAud93NgCg8C_0bY1YqVZ5zNlkb-cNsGTQia7m0is","y":"RK1gonvUKKQOCSHDwz3SiN9EijCqmXS4sDeRbc8RnL0"}"#;
+const JWK: &str = include_str!("data/ear-test-key.jwk");
 
 fn attest(cache: &std::path::Path, out: &std::path::Path, args: &[&str]) -> Evidence {
     let (code, _, err) = run(snp_agent(cache)

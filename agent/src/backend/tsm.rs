@@ -3,7 +3,7 @@
 //! One request = one uniquely named report entry: `mkdir`, check `provider` is `sev_guest`, read
 //! `generation`, write `privlevel` and `inblob`, check `generation` advanced by exactly our two
 //! writes, read `outblob` and `auxblob`, check `generation` again, `rmdir`. The entry is removed on
-//! every path, errors included ([`EntryGuard`]).
+//! every path, errors included (a private `EntryGuard` removes it on drop).
 //!
 //! Why the generation checks: `inblob` writes take effect on `close()` and the kernel drops their
 //! errors there, and `outblob`/`auxblob` are separate reads — a foreign writer in between makes

@@ -223,12 +223,23 @@ fn fetch_crl(
     Ok(crl.der)
 }
 
+/// Say on stderr, once per process, that the simulator's roots are trusted. Once, because a
+/// `verify --batch` over ten thousand files or a long-running `verifier` would otherwise repeat
+/// the line per input and drown every other diagnostic; the one line still comes before the
+/// first verdict (the verifier says it at start).
+pub fn warn_simulator_roots() {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        eprintln!(
+            "snp-agent: WARNING: trusting the SIMULATOR's roots: a pass proves nothing about AMD hardware"
+        )
+    });
+}
+
 /// Verify `ev` and, if it verifies, evaluate the policy.
 pub fn appraise(ev: &Evidence, req: &Request<'_>) -> Result<Appraisal, CliError> {
     if req.roots == Roots::Simulator {
-        eprintln!(
-            "snp-agent: WARNING: trusting the SIMULATOR's roots: a pass proves nothing about AMD hardware"
-        );
+        warn_simulator_roots();
     }
     let hint = ReportView::new(&ev.report)
         .ok()

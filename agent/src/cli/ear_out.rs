@@ -1,7 +1,7 @@
 //! `verify --format ear` (an EAR, optionally a signed JWT) and `verify TOKEN` for Trustee's EAR
 //! tokens: the CLI side of [`snp_agent::ear`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::json;
 use snp_agent::ear::{self, trustee, Outcome};
@@ -24,28 +24,45 @@ pub enum VerifyFormat {
     Ear,
 }
 
-/// The policy's identifier in an EAR: the SHA-256 of the policy file, or the built-in default.
-pub fn policy_id(policy: Option<&PathBuf>) -> Result<String, CliError> {
+/// The identifier of the built-in policy (debug forbidden, nothing else checked).
+pub const DEFAULT_POLICY_ID: &str = "snp-agent/default-policy";
+
+/// The identifier of a policy file's bytes: `sha256:` and the hex digest, so a relying party can
+/// tell which exact file a result was appraised under.
+pub fn policy_id_of(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    match policy {
-        None => Ok("snp-agent/default-policy".into()),
-        Some(p) => {
-            let bytes = std::fs::read(p)
-                .map_err(|e| CliError::new(exit_code::USAGE, format!("{}: {e}", p.display())))?;
-            Ok(format!("sha256:{}", hex::encode(Sha256::digest(&bytes))))
-        }
-    }
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-/// Write the appraisal as an EAR: JSON claims, or a compact JWT signed with `key`.
-pub fn write_ear(
-    a: &Appraisal,
-    ev: &Evidence,
-    subject: &str,
-    policy_id: String,
-    key: Option<&Path>,
-    now: u64,
-) -> Result<(), CliError> {
+/// The largest signing key file read (a PKCS#8 PEM RSA-4096 key is about 3.3 KB).
+const MAX_KEY_FILE: u64 = 64 * 1024;
+
+/// Read `--ear-key` and find its algorithm (a usage error if it is not a key the `ear` crate signs
+/// with), once, before anything is appraised.
+pub fn load_signer(path: &Path) -> Result<ear::EarSigner, CliError> {
+    use std::io::Read;
+    let usage = |why: String| {
+        CliError::new(
+            exit_code::USAGE,
+            format!("--ear-key {}: {why}", path.display()),
+        )
+    };
+    let mut pem = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_KEY_FILE + 1).read_to_end(&mut pem))
+        .map_err(|e| usage(e.to_string()))?;
+    if pem.len() as u64 > MAX_KEY_FILE {
+        return Err(usage(format!(
+            "larger than {MAX_KEY_FILE} bytes: not a PEM private key"
+        )));
+    }
+    let signer = ear::EarSigner::from_pem(pem).map_err(|e| usage(e.to_string()))?;
+    tracing::info!(alg = signer.alg(), "EAR signing key loaded");
+    Ok(signer)
+}
+
+/// What an appraisal concluded, in the terms of [`ear::Outcome`].
+fn outcome(a: &Appraisal, subject: &str, policy_id: &str, now: u64) -> Outcome {
     let rd_checks: Vec<bool> = a
         .policy
         .iter()
@@ -53,7 +70,7 @@ pub fn write_ear(
         .filter(|c| c.name.starts_with("report_data."))
         .map(|c| c.passed)
         .collect();
-    let outcome = Outcome {
+    Outcome {
         verified: a.verification.result.is_ok(),
         report_data_matched: (!rd_checks.is_empty()).then(|| rd_checks.iter().all(|p| *p)),
         policy_holds: a.policy.as_ref().map(|p| {
@@ -62,7 +79,7 @@ pub fn write_ear(
                 .filter(|c| !c.name.starts_with("report_data."))
                 .all(|c| c.passed)
         }),
-        policy_id,
+        policy_id: policy_id.to_string(),
         attester_claims: a
             .verification
             .result
@@ -81,22 +98,32 @@ pub fn write_ear(
             })
         },
         iat: i64::try_from(now).unwrap_or(i64::MAX),
-    };
-    let fail = |e: ear::EarError| CliError::new(exit_code::OTHER, e.to_string());
-    let built = ear::build(&outcome, ev).map_err(fail)?;
-    match key {
-        None => stdout_write(&ear::to_json(&built).map_err(fail)?),
-        Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| {
-                CliError::new(
-                    exit_code::USAGE,
-                    format!("--ear-key {}: {e}", path.display()),
-                )
-            })?;
-            let (token, alg) = ear::sign_jwt(&built, &pem)
-                .map_err(|e| CliError::new(exit_code::USAGE, format!("--ear-key: {e}")))?;
-            tracing::info!(alg, "EAR signed");
-            stdout_write(format!("{token}\n").as_bytes())
+    }
+}
+
+/// The one place an EAR is made from an appraisal: `verify --format ear` prints what this
+/// returns and the `verifier` service answers it. The claims set is built (and validated) by
+/// the `ear` crate; with a signer it is signed as a JWT, otherwise serialised as JSON claims.
+///
+/// `subject` names where the evidence came from (a path, or "request body") and `now` is the
+/// issued-at time: the only two inputs that differ between two appraisals of the same evidence
+/// under the same policy. Returns the bytes, newline-terminated: pretty JSON claims
+/// ([`ear::json_media_type`]) or the compact JWT ([`ear::jwt_media_type`]).
+pub fn issue(
+    a: &Appraisal,
+    ev: &Evidence,
+    subject: &str,
+    policy_id: &str,
+    signer: Option<&ear::EarSigner>,
+    now: u64,
+) -> Result<Vec<u8>, ear::EarError> {
+    let built = ear::build(&outcome(a, subject, policy_id, now), ev)?;
+    match signer {
+        None => ear::to_json(&built),
+        Some(key) => {
+            let mut token = key.sign(&built)?.into_bytes();
+            token.push(b'\n');
+            Ok(token)
         }
     }
 }

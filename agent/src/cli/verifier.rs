@@ -1,6 +1,7 @@
 //! `snp-agent verifier`: the command-line front of `snp_agent::verifier` (HTTP interface and
 //! bounds are documented there). This module supplies the verification function: the same
-//! [`appraise`] as `snp-agent verify`, and the result body from [`result_body`].
+//! [`appraise`] as `snp-agent verify`, answered with the same EAR as `verify --format ear`
+//! ([`super::ear_out::issue`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,27 +10,33 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use serde_json::json;
+use snp_agent::ear::EarSigner;
 use snp_agent::evidence::{Evidence, Format};
 use snp_agent::exit_code;
 use snp_agent::policy::Policy;
 use snp_agent::verifier::{
-    ErrorBody, Verdict, VerifierConfig, VerifierError, VerifyAnswer, VerifyRequest,
+    ErrorBody, ResultForm, Verdict, VerifierConfig, VerifierError, VerifyAnswer, VerifyRequest,
 };
 
 use super::appraise::{appraise, Appraisal, Request, Roots};
-use super::verify::{expectations, load_policy};
-use super::{args, render, CliError, CliResult, KdsArgs};
+use super::ear_out::{issue, load_signer, DEFAULT_POLICY_ID};
+use super::verify::{expectations, load_policy_with_id};
+use super::{args, CliError, CliResult, KdsArgs};
 
 pub const AFTER_HELP: &str = "\
 POST evidence (snp-agent JSON, bin, or CoCo JSON) to /verify, optionally with ?nonce=HEX,
-?policy=ID (a policy loaded at start) and ?format=json|bin|coco; the answer is the JSON
-`snp-agent verify --format json` prints, whatever the verdict (header X-Snp-Agent-Exit-Code
-carries verify's exit code). GET /healthz for probes, GET /metrics for Prometheus.
+?policy=ID (a policy loaded at start) and ?format=json|bin|coco; the answer is the EAR
+`snp-agent verify --format ear` prints, whatever the verdict: JSON claims
+(application/eat-ucs+json), or with --ear-key only a signed JWT (application/eat+jwt; a
+client whose Accept excludes it gets 406). Header X-Snp-Agent-Exit-Code carries verify's exit
+code. GET /healthz for probes, GET /metrics for Prometheus.
 The service is stateless: run as many copies as needed behind a load balancer (deploy/).
 
 Examples:
   snp-agent verifier --listen 0.0.0.0:8080 --policy-dir /etc/snp-agent/policies
   curl -s --data-binary @evidence.json 'http://127.0.0.1:8080/verify?nonce=00112233&policy=prod'
+  snp-agent verifier --listen 0.0.0.0:8080 --ear-key /etc/snp-agent/ear-key.pem
+  curl -s -H 'Accept: application/eat+jwt' --data-binary @evidence.json http://127.0.0.1:8080/verify
   snp-agent verifier --listen 0.0.0.0:8080 --policy-dir /etc/snp-agent/policies --check-config";
 
 #[derive(Args, Debug)]
@@ -72,10 +79,23 @@ pub struct VerifierArgs {
     /// Open connections at most (default 1024).
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
+    /// Sign every result: answer EARs as JWTs signed with this PKCS#8 PEM private key (EC P-256
+    /// → ES256, P-384 → ES384, RSA → PS256, Ed25519 → EdDSA), as `verify --ear-key` does. The
+    /// unsigned JSON form is then not offered.
+    #[arg(long, value_name = "FILE")]
+    pub ear_key: Option<PathBuf>,
     /// Load the policies and check the options, print what would be served, and exit without
     /// listening (exit 0 when the configuration is usable).
     #[arg(long)]
     pub check_config: bool,
+}
+
+/// A policy loaded at start, with the identifier its EARs name it by.
+#[derive(Debug, Clone)]
+struct Loaded {
+    policy: Policy,
+    /// `sha256:` of the file's bytes (the bytes that were parsed), or the built-in's id.
+    id: String,
 }
 
 /// What the verification function needs, shared read-only by every worker.
@@ -85,21 +105,47 @@ struct Context {
     at: Option<u64>,
     crl: Option<PathBuf>,
     require_crl: bool,
-    default_policy: Policy,
-    policies: BTreeMap<String, Policy>,
+    default_policy: Loaded,
+    policies: BTreeMap<String, Loaded>,
+    /// `--ear-key`: every result is then a signed JWT.
+    signer: Option<EarSigner>,
 }
 
-/// The body of a completed appraisal: today the JSON `snp-agent verify --format json` prints.
-/// The service produces its answers only here, so moving it to another result format (EAR) is a
-/// change to this one function.
-pub fn result_body(a: &Appraisal, subject: &str) -> Vec<u8> {
+/// The answer to a completed appraisal: the EAR `verify --format ear` would print for the same
+/// evidence and policy (only the issued-at time and the evidence's name, "request body",
+/// differ).
+fn result_answer(
+    ctx: &Context,
+    a: &Appraisal,
+    ev: &Evidence,
+    format: Format,
+    policy_id: &str,
+) -> VerifyAnswer {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    serde_json::to_vec(&render::appraisal_json(a, subject, now)).unwrap_or_else(|e| {
-        serde_json::to_vec(&json!({"error": "internal_error", "message": e.to_string()}))
-            .unwrap_or_default()
-    })
+    let subject = format!("request body ({format})");
+    match issue(a, ev, &subject, policy_id, ctx.signer.as_ref(), now) {
+        Ok(issued) => VerifyAnswer {
+            status: 200,
+            verdict: if a.affirmed() {
+                Verdict::Affirming
+            } else {
+                Verdict::Contraindicated
+            },
+            exit_code: a.exit_code(),
+            body: issued,
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "could not issue an EAR");
+            refusal(
+                500,
+                exit_code::OTHER,
+                "internal_error",
+                format!("could not issue the EAR: {e}"),
+            )
+        }
+    }
 }
 
 fn refusal(status: u16, code: u8, error: &str, message: String) -> VerifyAnswer {
@@ -129,7 +175,7 @@ fn answer(ctx: &Context, req: VerifyRequest) -> VerifyAnswer {
             Some(Ok(f)) => Some(f),
             Some(Err(e)) => return refusal(400, exit_code::USAGE, "bad_request", e),
         };
-    let policy = match req.policy.as_deref() {
+    let loaded = match req.policy.as_deref() {
         None => &ctx.default_policy,
         Some(id) => match ctx.policies.get(id) {
             Some(p) => p,
@@ -166,20 +212,11 @@ fn answer(ctx: &Context, req: VerifyRequest) -> VerifyAnswer {
         crl: ctx.crl.clone(),
         require_crl: ctx.require_crl,
         fetch_crl: false,
-        policy,
+        policy: &loaded.policy,
         expected: &expected,
     };
     match appraise(&ev, &request) {
-        Ok(a) => VerifyAnswer {
-            status: 200,
-            verdict: if a.affirmed() {
-                Verdict::Affirming
-            } else {
-                Verdict::Contraindicated
-            },
-            exit_code: a.exit_code(),
-            body: result_body(&a, &format!("request body ({format})")),
-        },
+        Ok(a) => result_answer(ctx, &a, &ev, format, &loaded.id),
         Err(CliError { code, message })
             if code == exit_code::EVIDENCE_INVALID || code == exit_code::USAGE =>
         {
@@ -189,8 +226,14 @@ fn answer(ctx: &Context, req: VerifyRequest) -> VerifyAnswer {
     }
 }
 
+/// Read a policy file once, named by the digest of the bytes that were compiled.
+fn load(path: &std::path::Path) -> Result<Loaded, CliError> {
+    let (policy, id) = load_policy_with_id(Some(path))?;
+    Ok(Loaded { policy, id })
+}
+
 /// Load `--policy` and `--policy-dir`.
-fn load_policies(a: &VerifierArgs) -> Result<(Policy, BTreeMap<String, Policy>), CliError> {
+fn load_policies(a: &VerifierArgs) -> Result<(Loaded, BTreeMap<String, Loaded>), CliError> {
     let mut policies = BTreeMap::new();
     if let Some(dir) = &a.policy_dir {
         let rd = std::fs::read_dir(dir).map_err(|e| {
@@ -231,14 +274,16 @@ fn load_policies(a: &VerifierArgs) -> Result<(Policy, BTreeMap<String, Policy>),
                     ),
                 ));
             }
-            let p = load_policy(Some(&path))?;
-            policies.insert(id.to_string(), p);
+            policies.insert(id.to_string(), load(&path)?);
         }
     }
     let default = match (&a.policy, policies.get("default")) {
-        (Some(path), _) => load_policy(Some(path))?,
+        (Some(path), _) => load(path)?,
         (None, Some(p)) => p.clone(),
-        (None, None) => Policy::default_policy(),
+        (None, None) => Loaded {
+            policy: Policy::default_policy(),
+            id: DEFAULT_POLICY_ID.into(),
+        },
     };
     Ok((default, policies))
 }
@@ -265,8 +310,14 @@ pub fn run(a: VerifierArgs) -> CliResult {
     } else {
         Roots::Amd
     };
-    // Fail at start, not per request, if the roots cannot be had.
+    // Fail at start, not per request, if the roots cannot be had or the key is unusable.
     roots.anchors(None)?;
+    let signer = a.ear_key.as_deref().map(load_signer).transpose()?;
+    let results = if signer.is_some() {
+        ResultForm::EarJwt
+    } else {
+        ResultForm::EarJson
+    };
     let info = json!({
         "trust_anchors": roots.label(),
         "policies": policies.keys().collect::<Vec<_>>(),
@@ -275,6 +326,8 @@ pub fn run(a: VerifierArgs) -> CliResult {
         "queue": limits.queue,
         "offline": a.kds.offline,
         "crl": a.crl.as_ref().map(|p| p.display().to_string()),
+        "results": results.content_type(),
+        "signing_alg": signer.as_ref().map(EarSigner::alg),
     });
     if a.check_config {
         super::stdout_write(format!("{info:#}\n").as_bytes())?;
@@ -289,7 +342,7 @@ pub fn run(a: VerifierArgs) -> CliResult {
         return Ok(exit_code::SUCCESS);
     }
     if a.sim_roots {
-        eprintln!("snp-agent: the verifier trusts the SIMULATOR's roots: its verdicts prove nothing about AMD hardware");
+        super::appraise::warn_simulator_roots();
     }
     let ctx = Arc::new(Context {
         roots,
@@ -299,11 +352,13 @@ pub fn run(a: VerifierArgs) -> CliResult {
         require_crl: a.require_crl,
         default_policy,
         policies,
+        signer,
     });
     let config = VerifierConfig {
         listen: a.listen,
         limits,
         verify: Arc::new(move |req| answer(&ctx, req)),
+        results,
         info,
     };
     snp_agent::verifier::run_with(config, |addr| {

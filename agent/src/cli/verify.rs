@@ -1,6 +1,6 @@
 //! `snp-agent verify`: the relying party's side.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
@@ -131,9 +131,22 @@ pub fn expectations(nonce: Option<&[u8]>, report_data: Option<&[u8]>) -> Expecta
 
 /// Load `--policy` or the default.
 pub fn load_policy(path: Option<&PathBuf>) -> Result<Policy, CliError> {
+    Ok(load_policy_with_id(path.map(PathBuf::as_path))?.0)
+}
+
+/// Load `--policy` or the default, with the identifier an EAR names it by: `sha256:` of the
+/// file's bytes (the bytes that were compiled), or the built-in policy's id.
+pub fn load_policy_with_id(path: Option<&Path>) -> Result<(Policy, String), CliError> {
     match path {
-        Some(p) => Policy::from_path(p).map_err(|e| CliError::new(exit_code::USAGE, e.to_string())),
-        None => Ok(Policy::default_policy()),
+        Some(p) => {
+            let (policy, text) =
+                Policy::read(p).map_err(|e| CliError::new(exit_code::USAGE, e.to_string()))?;
+            Ok((policy, super::ear_out::policy_id_of(text.as_bytes())))
+        }
+        None => Ok((
+            Policy::default_policy(),
+            super::ear_out::DEFAULT_POLICY_ID.into(),
+        )),
     }
 }
 
@@ -152,8 +165,14 @@ pub fn run(a: VerifyArgs) -> CliResult {
             "--ear-key signs an EAR: use it with --format ear",
         ));
     }
-    // Cheap argument checks first: a bad policy is a usage error before any evidence is read.
-    let policy = load_policy(a.policy.as_ref())?;
+    // Cheap argument checks first: a bad policy or key is a usage error before any evidence is
+    // read.
+    let (policy, policy_id) = load_policy_with_id(a.policy.as_deref())?;
+    let signer = a
+        .ear_key
+        .as_deref()
+        .map(super::ear_out::load_signer)
+        .transpose()?;
     let expected =
         match super::binding_args::resolve(a.binding, a.nonce.as_ref(), a.runtime_data.as_ref())? {
             Some(rd) => super::binding_args::expect(a.binding, rd),
@@ -198,14 +217,10 @@ pub fn run(a: VerifyArgs) -> CliResult {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            super::ear_out::write_ear(
-                &appraisal,
-                &ev,
-                &subject,
-                super::ear_out::policy_id(a.policy.as_ref())?,
-                a.ear_key.as_deref(),
-                now,
-            )?;
+            let issued =
+                super::ear_out::issue(&appraisal, &ev, &subject, &policy_id, signer.as_ref(), now)
+                    .map_err(|e| CliError::new(exit_code::OTHER, e.to_string()))?;
+            stdout_write(&issued)?;
         }
         VerifyFormat::Text => {
             stdout_write(render::appraisal_text(&appraisal, &subject).as_bytes())?

@@ -350,13 +350,8 @@ mod tests {
     #[test]
     fn signature_checked_against_the_given_key_only() {
         // The ear crate's test P-256 key pair (its README).
-        const KEY: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgPp4XZRnRHSMhGg0t
-6yjQCRV35J4TUY4idLgiCu6EyLqhRANCAAQbx8C533c2AKDwL/RtjVipVnnM2WRv
-5w2wZNCJrubSK0StYKJ71CikDgkhw8M90ojfRIowqpl0uLA3kW3PEZy9
------END PRIVATE KEY-----
-";
-        const JWK: &str = r#"{"kty":"EC","crv":"P-256","x":"G8fAud93NgCg8C_0bY1YqVZ5zNlkb-cNsGTQia7m0is","y":"RK1gonvUKKQOCSHDwz3SiN9EijCqmXS4sDeRbc8RnL0"}"#;
+        const KEY: &str = include_str!("../../tests/data/ear-test-key.pem");
+        const JWK: &str = include_str!("../../tests/data/ear-test-key.jwk");
         use jsonwebtoken as jwt;
         let token = jwt::encode(
             &jwt::Header::new(jwt::Algorithm::ES256),

@@ -1,31 +1,22 @@
-//! The HTTP side: accept loop, connection limits, routing, body limits and timeouts.
+//! The HTTP side of `serve`: routing, body limits and timeouts (the accept loop, connection
+//! cap and drain are [`crate::server`]'s).
 
-use std::convert::Infallible;
-use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::sync::{oneshot, watch, Semaphore};
-use tracing::{debug, info, warn};
+use tokio::sync::oneshot;
+use tracing::info;
 
 use super::api::{ApiError, AttestRequest};
 use super::worker::{Health, Job, Jobs};
-use super::{Limits, ServeError, Stats};
-
-/// How long requests in progress may take to finish once shutdown begins.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Largest request head (request line + headers) hyper buffers.
-const MAX_HEAD: usize = 16 * 1024;
+use super::{Limits, Stats};
+use crate::server::Reply;
 
 /// What every handler needs.
 pub(crate) struct State {
@@ -39,102 +30,8 @@ pub(crate) struct State {
     pub(crate) binding: crate::binding::Profile,
 }
 
-type Reply = Response<Full<Bytes>>;
-
-/// Accept and serve connections until `stop` flips (or, with `stop_on_signals`, SIGINT or
-/// SIGTERM arrives), then let open connections finish for up to [`DRAIN_TIMEOUT`].
-pub(crate) async fn serve(
-    listener: StdTcpListener,
-    state: State,
-    mut stop: watch::Receiver<bool>,
-    stop_on_signals: bool,
-) -> Result<(), ServeError> {
-    let listener =
-        tokio::net::TcpListener::from_std(listener).map_err(|source| ServeError::Io {
-            what: "registering the listener",
-            source,
-        })?;
-    let state = Arc::new(state);
-    let slots = Arc::new(Semaphore::new(state.limits.max_connections));
-    let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(state.limits.header_timeout)
-        .keep_alive(false)
-        .max_buf_size(MAX_HEAD);
-    let signals = shutdown_signal(stop_on_signals, "the endpoint");
-    tokio::pin!(signals);
-
-    loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break, // the semaphore is never closed; treat as shutdown anyway
-            },
-            _ = stop.changed() => break,
-            _ = &mut signals => break,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // EMFILE, ECONNABORTED and friends pass; back off so a persistent error
-                    // does not spin.
-                    warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => break,
-            _ = &mut signals => break,
-        };
-        let st = state.clone();
-        let svc = service_fn(move |req| {
-            let st = st.clone();
-            async move { Ok::<_, Infallible>(handle(req, &st, peer).await) }
-        });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                debug!(%peer, error = %e, "connection ended with an error");
-            }
-            drop(permit);
-        });
-    }
-    drop(listener);
-    info!("shutting down: waiting for requests in progress");
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(DRAIN_TIMEOUT) => {
-            warn!("requests still in progress after {DRAIN_TIMEOUT:?}; closing them");
-        }
-    }
-    Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM when enabled, never otherwise.
-/// Resolves on SIGINT or SIGTERM (never when `enabled` is false). Shared by `serve` and the
-/// `verifier` service, which stop the same way; `what` names the server in the log line.
-pub(crate) async fn shutdown_signal(enabled: bool, what: &'static str) {
-    if !enabled {
-        return std::future::pending().await;
-    }
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops {what} gracefully");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
-        _ = term.recv() => info!("SIGTERM received"),
-    }
-}
-
-async fn handle(req: Request<Incoming>, st: &State, peer: SocketAddr) -> Reply {
+/// Answer one request (the shared accept loop in [`crate::server`] calls this).
+pub(crate) async fn handle(req: Request<Incoming>, st: &State, peer: SocketAddr) -> Reply {
     let started = Instant::now();
     let method = req.method().clone();
     let path: String = req.uri().path().chars().take(200).collect();

@@ -1,32 +1,24 @@
-//! The HTTP side of the verifier: accept loop, connection cap, routing, body limits, timeouts.
+//! The HTTP side of the verifier: routing, negotiation, body limits and timeouts (the accept
+//! loop, connection cap and drain are [`crate::server`]'s).
 
-use std::convert::Infallible;
-use std::net::TcpListener as StdTcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{
-    HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
+    HeaderName, HeaderValue, ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE,
+    RETRY_AFTER,
 };
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::sync::{oneshot, watch, Semaphore};
-use tracing::{debug, info, warn};
+use tokio::sync::oneshot;
+use tracing::debug;
 
+use super::accept::{acceptable, ResultForm};
 use super::metrics::Metrics;
 use super::pool::{Job, Jobs};
-use super::{ErrorBody, Limits, VerifierError, VerifyRequest};
-
-/// How long requests in progress may take to finish once shutdown begins.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Largest request head hyper buffers.
-const MAX_HEAD: usize = 16 * 1024;
+use super::{ErrorBody, Limits, VerifyRequest};
+use crate::server::Reply;
 
 /// Longest nonce accepted (as `verify --nonce`).
 const MAX_NONCE: usize = 1024;
@@ -38,79 +30,10 @@ pub(crate) struct State {
     pub(crate) jobs: Jobs,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: Limits,
+    /// The form of a completed appraisal and its `Content-Type`.
+    pub(crate) results: ResultForm,
+    pub(crate) content_type: HeaderValue,
     pub(crate) info: serde_json::Value,
-}
-
-type Reply = Response<Full<Bytes>>;
-
-/// Accept and serve until `stop` flips (or SIGINT/SIGTERM with `stop_on_signals`), then let open
-/// connections finish for up to [`DRAIN_TIMEOUT`].
-pub(crate) async fn serve(
-    listener: StdTcpListener,
-    state: State,
-    mut stop: watch::Receiver<bool>,
-    stop_on_signals: bool,
-) -> Result<(), VerifierError> {
-    let listener =
-        tokio::net::TcpListener::from_std(listener).map_err(|source| VerifierError::Io {
-            what: "registering the listener",
-            source,
-        })?;
-    let state = Arc::new(state);
-    let slots = Arc::new(Semaphore::new(state.limits.max_connections));
-    let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(state.limits.header_timeout)
-        .keep_alive(true)
-        .max_buf_size(MAX_HEAD);
-    let signals = crate::serve::http::shutdown_signal(stop_on_signals, "the verifier");
-    tokio::pin!(signals);
-    loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = stop.changed() => break,
-            _ = &mut signals => break,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => break,
-            _ = &mut signals => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let st = state.clone();
-        let svc = service_fn(move |req| {
-            let st = st.clone();
-            async move { Ok::<_, Infallible>(handle(req, &st).await) }
-        });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                debug!(%peer, error = %e, "connection ended with an error");
-            }
-            drop(permit);
-        });
-    }
-    drop(listener);
-    info!("shutting down: waiting for requests in progress");
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(DRAIN_TIMEOUT) => {
-            warn!("requests still in progress after {DRAIN_TIMEOUT:?}; closing them");
-        }
-    }
-    Ok(())
 }
 
 /// A refused request: HTTP status, stable code, message.
@@ -135,7 +58,8 @@ impl Refusal {
     }
 }
 
-async fn handle(req: Request<Incoming>, st: &State) -> Reply {
+/// Answer one request (the shared accept loop in [`crate::server`] calls this).
+pub(crate) async fn handle(req: Request<Incoming>, st: &State) -> Reply {
     let started = Instant::now();
     let path: String = req.uri().path().chars().take(200).collect();
     let is_verify = path == "/verify";
@@ -270,6 +194,30 @@ async fn verify(req: Request<Incoming>, st: &State) -> Result<Reply, Refusal> {
         policy,
         format,
     } = parse_query(req.uri().query()).map_err(Refusal::bad_request)?;
+    // Negotiate before reading the body: a client that cannot take the answer costs nothing.
+    let accept = req
+        .headers()
+        .get_all(ACCEPT)
+        .iter()
+        .map(|v| v.to_str())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Refusal::bad_request("the Accept header is not visible ASCII"))?;
+    if !acceptable(accept, st.results) {
+        return Err(Refusal::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "not_acceptable",
+            match st.results {
+                ResultForm::EarJwt => format!(
+                    "this verifier issues signed results only ({}): accept that, application/jwt or */*",
+                    st.results.content_type()
+                ),
+                ResultForm::EarJson => format!(
+                    "this verifier issues unsigned EAR JSON ({}; start it with --ear-key for JWTs): accept that, application/json or */*",
+                    st.results.content_type()
+                ),
+            },
+        ));
+    }
     let max = st.limits.max_body;
     if let Some(len) = req.headers().get(CONTENT_LENGTH) {
         let declared = len.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok());
@@ -332,6 +280,10 @@ async fn verify(req: Request<Incoming>, st: &State) -> Result<Reply, Refusal> {
     })?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = reply(status, "application/json", answer.body);
+    if status == StatusCode::OK {
+        r.headers_mut()
+            .insert(CONTENT_TYPE, st.content_type.clone());
+    }
     r.headers_mut().insert(
         HeaderName::from_static(EXIT_CODE_HEADER),
         HeaderValue::from(u16::from(answer.exit_code)),

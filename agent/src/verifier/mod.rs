@@ -10,7 +10,7 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `POST /verify?nonce=HEX&policy=ID&format=FMT` with evidence as the body (snp-agent JSON, `bin`, or CoCo JSON; detected unless `format` is given) | 200 with the result JSON whatever the verdict (the `X-Snp-Agent-Exit-Code` header carries the code `snp-agent verify` would exit with) |
+//! | `POST /verify?nonce=HEX&policy=ID&format=FMT` with evidence as the body (snp-agent JSON, `bin`, or CoCo JSON; detected unless `format` is given) | 200 with the EAR whatever the verdict, in the service's [`ResultForm`]: JSON claims (`application/eat-ucs+json; eat_profile="…"`) or, when started with a signing key, a JWT (`application/eat+jwt; eat_profile="…"`); the `X-Snp-Agent-Exit-Code` header carries the code `snp-agent verify` would exit with |
 //! | `GET /healthz` | 200 `{"status": "ok", …}`; 503 while shutting down |
 //! | `GET /metrics` | Prometheus / OpenMetrics text: requests by path and status, verdicts, latency histograms, queue depth, certificate-cache counters |
 //!
@@ -18,7 +18,8 @@
 //! REPORT_DATA as `verify --nonce` does), `policy` (the id of a policy loaded at start; without
 //! it the default policy), `format`. Errors are JSON `{"error": code, "message": …}` ([`ErrorBody`]):
 //! 400 `bad_request` (unreadable evidence, bad parameters), 404 `not_found` (path or policy
-//! id), 405, 408 `request_timeout`, 413 `payload_too_large`, 422 `unprocessable` (no
+//! id), 405, 406 `not_acceptable` (`Accept` excludes the service's result form, see
+//! [`ResultForm`]), 408 `request_timeout`, 413 `payload_too_large`, 422 `unprocessable` (no
 //! certificate could be found for the evidence, a CRL could not be had), 503 `busy` (queue full,
 //! with `Retry-After`) or `shutting_down`.
 //!
@@ -35,17 +36,21 @@
 //! [`Limits::body_timeout`], and bodies are capped at [`Limits::max_body`] while streaming.
 //! SIGTERM (what Kubernetes sends) stops accepting and lets requests in progress finish.
 
+mod accept;
 mod http;
 mod metrics;
 mod pool;
 
-use std::net::{SocketAddr, TcpListener as StdTcpListener, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
+use hyper::header::HeaderValue;
 use tracing::info;
 
+use crate::server::{BindError, Connections};
+
 pub use crate::serve::{ErrorBody, Limits};
+pub use accept::ResultForm;
 pub use metrics::Metrics;
 
 /// What a verification produced, for the metrics.
@@ -92,13 +97,14 @@ pub struct VerifyAnswer {
     pub verdict: Verdict,
     /// The exit code `snp-agent verify` would return for the same input.
     pub exit_code: u8,
-    /// The JSON body.
+    /// The body: with status 200 the result in the service's [`ResultForm`], otherwise an
+    /// [`ErrorBody`] as JSON.
     pub body: Vec<u8>,
 }
 
 /// The function that appraises evidence: given by the caller (the CLI wires in the same
-/// appraisal and result rendering as `snp-agent verify --format json`), run on the worker
-/// threads, shared by all of them.
+/// appraisal and EAR as `snp-agent verify --format ear`), run on the worker threads, shared by
+/// all of them.
 pub type VerifyFn = Arc<dyn Fn(VerifyRequest) -> VerifyAnswer + Send + Sync>;
 
 /// Everything the service needs.
@@ -110,6 +116,9 @@ pub struct VerifierConfig {
     pub limits: Limits,
     /// The verification function.
     pub verify: VerifyFn,
+    /// What the verification function's 200 answers are (their `Content-Type`, and what
+    /// `Accept` is negotiated against).
+    pub results: ResultForm,
     /// Shown by `/healthz` (policy ids, trust anchors …).
     pub info: serde_json::Value,
 }
@@ -119,6 +128,7 @@ impl std::fmt::Debug for VerifierConfig {
         f.debug_struct("VerifierConfig")
             .field("listen", &self.listen)
             .field("limits", &self.limits)
+            .field("results", &self.results)
             .field("info", &self.info)
             .finish_non_exhaustive()
     }
@@ -209,22 +219,19 @@ pub fn validate(limits: &Limits) -> Result<(), VerifierError> {
 /// A running service. Dropping it shuts it down.
 #[derive(Debug)]
 pub struct VerifierHandle {
-    addr: SocketAddr,
-    stop: tokio::sync::watch::Sender<bool>,
-    http: Option<JoinHandle<Result<(), VerifierError>>>,
-    workers: Vec<JoinHandle<()>>,
+    running: crate::server::Running,
     metrics: Arc<Metrics>,
 }
 
 impl VerifierHandle {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.running.local_addr()
     }
 
     /// `http://ADDR`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.local_addr())
     }
 
     /// The metrics (for tests and embedding).
@@ -234,62 +241,30 @@ impl VerifierHandle {
 
     /// Stop accepting, finish requests in progress, stop the workers.
     pub fn shutdown(mut self) -> Result<(), VerifierError> {
-        self.stop.send_replace(true);
-        self.join()
+        self.running.stop();
+        self.running.join().map_err(VerifierError::from)
     }
 
     /// Block until the service stops (SIGINT/SIGTERM when started by [`run_with`]).
     pub fn wait(mut self) -> Result<(), VerifierError> {
-        self.join()
-    }
-
-    fn join(&mut self) -> Result<(), VerifierError> {
-        let result = match self.http.take() {
-            Some(h) => h.join().unwrap_or_else(|_| {
-                Err(VerifierError::Io {
-                    what: "the HTTP thread panicked",
-                    source: std::io::Error::other("panic"),
-                })
-            }),
-            None => Ok(()),
-        };
-        for w in self.workers.drain(..) {
-            if w.join().is_err() {
-                tracing::warn!("a verifier worker thread panicked");
-            }
-        }
-        result
+        self.running.join().map_err(VerifierError::from)
     }
 }
 
-impl Drop for VerifierHandle {
-    fn drop(&mut self) {
-        if self.http.is_some() {
-            self.stop.send_replace(true);
-            let _ = self.join();
+impl From<crate::server::ServerError> for VerifierError {
+    fn from(e: crate::server::ServerError) -> Self {
+        VerifierError::Io {
+            what: e.what,
+            source: e.source,
         }
     }
 }
 
-fn bind(listen: &str) -> Result<StdTcpListener, VerifierError> {
-    let addrs: Vec<SocketAddr> = listen
-        .to_socket_addrs()
-        .map_err(|e| VerifierError::Address {
-            addr: listen.to_string(),
-            reason: e.to_string(),
-        })?
-        .collect();
-    let mut last = None;
-    for addr in addrs {
-        match StdTcpListener::bind(addr) {
-            Ok(l) => return Ok(l),
-            Err(source) => last = Some(VerifierError::Bind { addr, source }),
-        }
-    }
-    Err(last.unwrap_or_else(|| VerifierError::Address {
-        addr: listen.to_string(),
-        reason: "resolves to no address".into(),
-    }))
+fn bind(listen: &str) -> Result<std::net::TcpListener, VerifierError> {
+    crate::server::bind(listen).map_err(|e| match e {
+        BindError::Address { addr, reason } => VerifierError::Address { addr, reason },
+        BindError::Bind { addr, source } => VerifierError::Bind { addr, source },
+    })
 }
 
 /// Start the service; returns once it is listening.
@@ -310,41 +285,40 @@ pub fn run_with(
 fn start(config: VerifierConfig, stop_on_signals: bool) -> Result<VerifierHandle, VerifierError> {
     validate(&config.limits)?;
     let listener = bind(&config.listen)?;
-    let io = |what| move |source| VerifierError::Io { what, source };
-    let addr = listener
-        .local_addr()
-        .map_err(io("reading the bound address"))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(io("configuring the listener"))?;
     let metrics = Arc::new(Metrics::new());
     let (jobs, workers) = pool::start(&config.limits, config.verify, Arc::clone(&metrics))
-        .map_err(io("starting worker threads"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .thread_name("snp-agent-verifier")
-        .build()
-        .map_err(io("starting the HTTP runtime"))?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let state = http::State {
+        .map_err(|source| VerifierError::Io {
+            what: "starting worker threads",
+            source,
+        })?;
+    let state = Arc::new(http::State {
         jobs,
         metrics: Arc::clone(&metrics),
         limits: config.limits.clone(),
+        results: config.results,
+        content_type: HeaderValue::from_str(&config.results.content_type())
+            .map_err(|e| VerifierError::Config(format!("result media type: {e}")))?,
         info: config.info,
+    });
+    let connections = Connections {
+        max: config.limits.max_connections,
+        header_timeout: config.limits.header_timeout,
+        keep_alive: true,
     };
-    let http = std::thread::Builder::new()
-        .name("snp-agent-verifier".into())
-        .spawn(move || runtime.block_on(http::serve(listener, state, stop_rx, stop_on_signals)))
-        .map_err(io("starting the HTTP thread"))?;
-    info!(%addr, workers = config.limits.workers, queue = config.limits.queue, "verifier listening");
-    Ok(VerifierHandle {
-        addr,
-        stop: stop_tx,
-        http: Some(http),
+    let running = crate::server::Running::start(
+        listener,
+        "snp-agent-verifier",
+        "the verifier",
+        connections,
+        stop_on_signals,
         workers,
-        metrics,
-    })
+        move |req, _peer| {
+            let st = Arc::clone(&state);
+            async move { http::handle(req, &st).await }
+        },
+    )?;
+    info!(addr = %running.local_addr(), workers = config.limits.workers, queue = config.limits.queue, "verifier listening");
+    Ok(VerifierHandle { running, metrics })
 }
 
 #[cfg(test)]

@@ -33,11 +33,24 @@ fn echo() -> VerifyFn {
     })
 }
 
+/// [`echo`], counting the calls.
+fn counting_echo() -> (VerifyFn, Arc<Mutex<u32>>) {
+    let calls = Arc::new(Mutex::new(0u32));
+    let c = Arc::clone(&calls);
+    let inner = echo();
+    let counting: VerifyFn = Arc::new(move |r| {
+        *c.lock().unwrap() += 1;
+        inner(r)
+    });
+    (counting, calls)
+}
+
 fn start(verify: VerifyFn, limits: Limits) -> VerifierHandle {
     spawn(VerifierConfig {
         listen: "127.0.0.1:0".into(),
         limits,
         verify,
+        results: ResultForm::EarJson,
         info: serde_json::json!({"test": true}),
     })
     .unwrap()
@@ -72,11 +85,22 @@ impl Answer {
 
 /// One request on its own connection (`Connection: close`), read to the end.
 fn request(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> Answer {
+    request_with(addr, method, target, "", body)
+}
+
+/// [`request`] with extra header lines (each ending in CRLF).
+fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &str,
+    body: &[u8],
+) -> Answer {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
         s,
-        "{method} {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        "{method} {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n",
         body.len()
     )
     .unwrap();
@@ -116,15 +140,51 @@ fn verify_passes_the_query_and_body_through() {
     h.shutdown().unwrap();
 }
 
+/// A 200 carries the configured result media type; a client whose Accept excludes it gets 406
+/// before any verification, with the error as JSON.
+#[test]
+fn results_are_negotiated_against_accept() {
+    let (counting, calls) = counting_echo();
+    let h = spawn(VerifierConfig {
+        listen: "127.0.0.1:0".into(),
+        limits: small_limits(),
+        verify: counting,
+        results: ResultForm::EarJwt,
+        info: serde_json::json!({}),
+    })
+    .unwrap();
+    let addr = h.local_addr();
+    let a = request_with(
+        addr,
+        "POST",
+        "/verify",
+        "Accept: application/eat+jwt\r\n",
+        b"x",
+    );
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-type"), Some(crate::ear::jwt_media_type()));
+    let a = request_with(
+        addr,
+        "POST",
+        "/verify",
+        "Accept: application/json\r\n",
+        b"x",
+    );
+    assert_eq!(a.status, 406);
+    assert_eq!(
+        a.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(a.json()["error"], "not_acceptable");
+    let a = request_with(addr, "POST", "/verify", "Accept: \u{e9}\r\n", b"x");
+    assert_eq!(a.status, 400);
+    assert_eq!(*calls.lock().unwrap(), 1, "refused before verification");
+    h.shutdown().unwrap();
+}
+
 #[test]
 fn bad_requests_are_refused_before_verification() {
-    let calls = Arc::new(Mutex::new(0u32));
-    let c = Arc::clone(&calls);
-    let inner = echo();
-    let counting: VerifyFn = Arc::new(move |r| {
-        *c.lock().unwrap() += 1;
-        inner(r)
-    });
+    let (counting, calls) = counting_echo();
     let h = start(counting, small_limits());
     let addr = h.local_addr();
     for (method, target, body, status, allow) in [
