@@ -106,7 +106,7 @@ service() {
     sleep 0.1
   done
   [ -n "$addr" ] || { cat "$WORK/server.err" >&2; exit 1; }
-  curl -fsS --data-binary @"$WORK/milan.bin" "http://$addr/verify" | grep -Eq '^  "ear_status": "affirming"' \
+  curl -fsS --data-binary @"$WORK/milan.bin" "http://$addr/verify" | grep -Fq '"ear_status":"affirming"' \
     || { echo "service does not affirm the bench evidence" >&2; exit 1; }
   EVIDENCE="$WORK/milan.bin" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
     -s "$WORK/post.lua" "http://$addr/verify" > "$WORK/wrk.out"

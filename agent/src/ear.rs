@@ -14,7 +14,8 @@
 //!
 //! The submodule (`SEV-SNP`) status is derived from the vector by the crate, the overall
 //! `ear_status` from the submodules. The evidence itself travels as `ear_raw_evidence`, a CMW
-//! record ([`crate::evidence::cmw`]); the verified claims as `ear_attester_claims`, every check as
+//! record ([`crate::evidence::cmw`]), when the caller asks for it (the draft makes it optional;
+//! `verify --format ear` includes it, the `verifier` service on `?raw_evidence=1`); the verified claims as `ear_attester_claims`, every check as
 //! `ear_verifier_claims`; the policy as `ear_appraisal_policy_ids`.
 
 pub mod trustee;
@@ -98,8 +99,9 @@ pub fn trust_vector(o: &Outcome) -> TrustVector {
 }
 
 /// JSON → the crate's raw claim values, dropping nulls (which EAR cannot carry).
-fn raw_map(v: &serde_json::Value) -> Result<BTreeMap<String, RawValue>, EarError> {
-    let serde_json::Value::Object(m) = strip_nulls(v) else {
+fn raw_map(mut v: serde_json::Value) -> Result<BTreeMap<String, RawValue>, EarError> {
+    strip_nulls(&mut v);
+    let serde_json::Value::Object(m) = v else {
         return Err(EarError::Claims("claims must be a JSON object".into()));
     };
     m.into_iter()
@@ -111,30 +113,32 @@ fn raw_map(v: &serde_json::Value) -> Result<BTreeMap<String, RawValue>, EarError
         .collect()
 }
 
-fn strip_nulls(v: &serde_json::Value) -> serde_json::Value {
+/// Drop nulls from objects and arrays, in place (the claims are built per result and consumed
+/// here, so nothing is copied).
+fn strip_nulls(v: &mut serde_json::Value) {
     use serde_json::Value;
     match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), strip_nulls(v)))
-                .collect(),
-        ),
-        Value::Array(a) => {
-            Value::Array(a.iter().filter(|v| !v.is_null()).map(strip_nulls).collect())
+        Value::Object(m) => {
+            m.retain(|_, v| !v.is_null());
+            m.values_mut().for_each(strip_nulls);
         }
-        other => other.clone(),
+        Value::Array(a) => {
+            a.retain(|v| !v.is_null());
+            a.iter_mut().for_each(strip_nulls);
+        }
+        _ => {}
     }
 }
 
-/// The EAR for an appraisal of `evidence`.
-pub fn build(o: &Outcome, evidence: &Evidence) -> Result<Ear, EarError> {
+/// The EAR for an appraisal (consumed: its claims move into the EAR), carrying `raw_evidence`
+/// when given.
+pub fn build(o: Outcome, raw_evidence: Option<&Evidence>) -> Result<Ear, EarError> {
     let mut appraisal = Appraisal::new();
-    appraisal.trust_vector = trust_vector(o);
+    appraisal.trust_vector = trust_vector(&o);
     appraisal.update_status_from_trust_vector();
-    appraisal.policy_ids = vec![o.policy_id.clone()];
-    appraisal.attester_claims = raw_map(&o.attester_claims)?;
-    appraisal.verifier_claims = raw_map(&o.verifier_claims)?;
+    appraisal.policy_ids = vec![o.policy_id];
+    appraisal.attester_claims = raw_map(o.attester_claims)?;
+    appraisal.verifier_claims = raw_map(o.verifier_claims)?;
     let mut ear = Ear::new();
     ear.profile = EAR_PROFILE.to_string();
     ear.iat = o.iat;
@@ -142,16 +146,22 @@ pub fn build(o: &Outcome, evidence: &Evidence) -> Result<Ear, EarError> {
         build: concat!("snp-agent ", env!("CARGO_PKG_VERSION")).to_string(),
         developer: DEVELOPER.to_string(),
     };
-    ear.raw_evidence = Some(crate::evidence::cmw::record(evidence)?);
+    ear.raw_evidence = raw_evidence.map(crate::evidence::cmw::record).transpose()?;
     ear.submods.insert(SUBMOD.to_string(), appraisal);
     ear.update_status_from_trust_vector();
     ear.validate()?;
     Ok(ear)
 }
 
-/// The EAR as JSON claims (pretty, trailing newline).
-pub fn to_json(ear: &Ear) -> Result<Vec<u8>, EarError> {
-    let mut out = serde_json::to_vec_pretty(ear).map_err(|e| EarError::Claims(e.to_string()))?;
+/// The EAR as JSON claims, trailing newline: pretty for people (`verify --format ear`), compact
+/// for programs (the `verifier` service, where whitespace is a third of the bytes on the wire).
+pub fn to_json(ear: &Ear, pretty: bool) -> Result<Vec<u8>, EarError> {
+    let out = if pretty {
+        serde_json::to_vec_pretty(ear)
+    } else {
+        serde_json::to_vec(ear)
+    };
+    let mut out = out.map_err(|e| EarError::Claims(e.to_string()))?;
     out.push(b'\n');
     Ok(out)
 }
@@ -313,12 +323,33 @@ mod tests {
         Evidence::new(r, vec![0u8; 24])
     }
 
+    /// Compact and without the raw evidence (the service's default shape): the same claims, no
+    /// `ear_raw_evidence`, still valid for the crate's parser.
+    #[test]
+    fn compact_ear_without_raw_evidence_parses_to_the_same_claims() {
+        let ev = evidence();
+        let full = build(outcome(true, Some(true)), Some(&ev)).unwrap();
+        let lean = build(outcome(true, Some(true)), None).unwrap();
+        let json = to_json(&lean, false).unwrap();
+        assert!(!json[..json.len() - 1].contains(&b'\n'), "one line");
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert!(v.get("ear_raw_evidence").is_none());
+        let back = from_json(&json).unwrap();
+        assert!(back.raw_evidence.is_none());
+        let (mut a, b) = (
+            serde_json::to_value(&full).unwrap(),
+            serde_json::to_value(&back).unwrap(),
+        );
+        a.as_object_mut().unwrap().remove("ear_raw_evidence");
+        assert_eq!(a, b);
+    }
+
     /// What we write, the crate's own parser reads back (and validates) to the same EAR.
     #[test]
     fn built_ear_parses_with_the_crates_parser() {
         let ev = evidence();
-        let ear = build(&outcome(true, Some(true)), &ev).unwrap();
-        let json = to_json(&ear).unwrap();
+        let ear = build(outcome(true, Some(true)), Some(&ev)).unwrap();
+        let json = to_json(&ear, true).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(v["eat_profile"], EAR_PROFILE);
         assert_eq!(v["ear_status"], "affirming");
@@ -343,7 +374,7 @@ mod tests {
     #[test]
     fn status_follows_the_outcome() {
         let ev = evidence();
-        let tier = |o: &Outcome| build(o, &ev).unwrap().status.unwrap();
+        let tier = |o: &Outcome| build(o.clone(), Some(&ev)).unwrap().status.unwrap();
         assert_eq!(tier(&outcome(true, Some(true))), TrustTier::Affirming);
         assert_eq!(
             tier(&outcome(true, Some(false))),
@@ -361,7 +392,7 @@ mod tests {
         // The ear crate's own test key pair (P-256), from its README.
         const KEY: &str = include_str!("../tests/data/ear-test-key.pem");
         const JWK: &str = include_str!("../tests/data/ear-test-key.jwk");
-        let ear = build(&outcome(true, Some(true)), &evidence()).unwrap();
+        let ear = build(outcome(true, Some(true)), Some(&evidence())).unwrap();
         let (token, alg) = sign_jwt(&ear, KEY.as_bytes()).unwrap();
         assert_eq!(alg, "ES256");
         assert_eq!(token.split('.').count(), 3);

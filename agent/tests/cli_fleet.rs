@@ -407,6 +407,30 @@ fn verifier_answers_the_ear_verify_writes() {
         let (single, out) = cli_ear(cache.path(), &path, &extra);
         assert_eq!(single, i32::from(code), "{name}");
         let written: ear::Ear = serde_json::from_str(&out).unwrap();
+        // By default the service answers on one line and leaves the evidence out (the caller
+        // has it; `evidence_id` names it); otherwise the claims are verify's.
+        assert!(
+            !got.body.trim_ascii_end().contains(&b'\n'),
+            "{name}: compact"
+        );
+        assert!(served.raw_evidence.is_none(), "{name}: no raw evidence");
+        let mut lean: ear::Ear = serde_json::from_str(&out).unwrap();
+        lean.raw_evidence = None;
+        assert_eq!(per_call_removed(served), per_call_removed(lean), "{name}");
+        // With ?raw_evidence=1 the evidence rides along: verify's EAR exactly.
+        let sep = if query.is_empty() { '?' } else { '&' };
+        let with_raw = post(
+            svc.addr,
+            &format!("/verify{query}{sep}raw_evidence=1"),
+            None,
+            &body,
+        );
+        assert_eq!(with_raw.status, 200, "{name}: {}", with_raw.text());
+        let served: ear::Ear = serde_json::from_slice(&with_raw.body).unwrap();
+        assert!(
+            served.raw_evidence.is_some(),
+            "{name}: raw evidence asked for"
+        );
         assert_eq!(
             per_call_removed(served),
             per_call_removed(written),
@@ -501,7 +525,8 @@ fn verifier_with_a_key_answers_signed_ears() {
         Some("application/json;q=0.9, application/jwt;q=0.1"),
         None,
     ] {
-        let got = post(svc.addr, "/verify", accept, &body);
+        // With the evidence in the token, it is verify's token's claims exactly.
+        let got = post(svc.addr, "/verify?raw_evidence=1", accept, &body);
         assert_eq!(got.status, 200, "{accept:?}: {}", got.text());
         assert_eq!(
             got.header("content-type").as_deref(),
@@ -514,6 +539,14 @@ fn verifier_with_a_key_answers_signed_ears() {
         assert_eq!(served.status, Some(ear::TrustTier::Affirming));
         assert_eq!(per_call_removed(served), written(), "{accept:?}");
     }
+    // By default the token leaves the evidence out; the claims are otherwise the same.
+    let got = post(svc.addr, "/verify", None, &body);
+    let served = snp_agent::ear::verify_jwt(got.text().trim(), "ES256", JWK.as_bytes())
+        .expect("the service's token verifies");
+    assert!(served.raw_evidence.is_none());
+    let mut lean = written();
+    lean.raw_evidence = None;
+    assert_eq!(per_call_removed(served), lean);
     // Unsigned JSON is not offered by a signing service.
     for accept in ["application/json", "application/eat-ucs+json"] {
         let r = post(svc.addr, "/verify", Some(accept), &body);

@@ -86,19 +86,29 @@ fn outcome(a: &Appraisal, subject: &str, policy_id: &str, now: u64) -> Outcome {
             .as_ref()
             .map(render::claims)
             .unwrap_or_else(|_| json!({})),
-        verifier_claims: {
-            let full = render::appraisal_json(a, subject, now);
-            let sub = &full["submods"]["SEV-SNP"];
-            json!({
-                "evidence": subject,
-                "trust-anchors": a.roots.label(),
-                "endorsement-source": a.vek_source.to_string(),
-                "checks": sub["snp-agent.checks"],
-                "error": sub["snp-agent.error"],
-            })
-        },
+        // The checks and error of `verify --format json`, rendered by the same functions
+        // (not by rendering that whole result, claims included, to take two fields of it).
+        verifier_claims: json!({
+            "evidence": subject,
+            "trust-anchors": a.roots.label(),
+            "endorsement-source": a.vek_source.to_string(),
+            "checks": render::checks_json(a),
+            "error": a.verification.result.as_ref().err().map(|e| e.to_string()),
+        }),
         iat: i64::try_from(now).unwrap_or(i64::MAX),
     }
+}
+
+/// How an issued EAR is laid out; the claims are the same either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EarShape {
+    /// Carry the evidence as `ear_raw_evidence` (a CMW record). A file written by `verify` keeps
+    /// it, so the result travels with what it judged; a service answering the party that just
+    /// sent the evidence leaves it out unless asked: it would more than double the answer, and
+    /// the verified `evidence_id` claim already names the evidence the verdict is about.
+    pub raw_evidence: bool,
+    /// Pretty JSON (for people) or one line (for programs). Ignored for a signed JWT.
+    pub pretty: bool,
 }
 
 /// The one place an EAR is made from an appraisal: `verify --format ear` prints what this
@@ -107,8 +117,9 @@ fn outcome(a: &Appraisal, subject: &str, policy_id: &str, now: u64) -> Outcome {
 ///
 /// `subject` names where the evidence came from (a path, or "request body") and `now` is the
 /// issued-at time: the only two inputs that differ between two appraisals of the same evidence
-/// under the same policy. Returns the bytes, newline-terminated: pretty JSON claims
-/// ([`ear::json_media_type`]) or the compact JWT ([`ear::jwt_media_type`]).
+/// under the same policy. `shape` says whether the evidence rides along and how JSON is laid
+/// out. Returns the bytes, newline-terminated: JSON claims ([`ear::json_media_type`]) or the
+/// compact JWT ([`ear::jwt_media_type`]).
 pub fn issue(
     a: &Appraisal,
     ev: &Evidence,
@@ -116,10 +127,12 @@ pub fn issue(
     policy_id: &str,
     signer: Option<&ear::EarSigner>,
     now: u64,
+    shape: EarShape,
 ) -> Result<Vec<u8>, ear::EarError> {
-    let built = ear::build(&outcome(a, subject, policy_id, now), ev)?;
+    let raw = shape.raw_evidence.then_some(ev);
+    let built = ear::build(outcome(a, subject, policy_id, now), raw)?;
     match signer {
-        None => ear::to_json(&built),
+        None => ear::to_json(&built, shape.pretty),
         Some(key) => {
             let mut token = key.sign(&built)?.into_bytes();
             token.push(b'\n');

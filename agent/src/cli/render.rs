@@ -103,13 +103,8 @@ pub fn claims(v: &VerifiedEvidence) -> Value {
 /// EAR-style JSON: overall status, every check, and the verified claims. The status is EAR's
 /// trust tier: `affirming` when everything holds, `warning` when it holds but a check passed with
 /// a warning (a stale host-served CRL), `contraindicated` otherwise.
-pub fn appraisal_json(a: &Appraisal, subject: &str, now: u64) -> Value {
-    let warnings = a.verification.warnings();
-    let status = match a.affirmed() {
-        true if warnings.is_empty() => "affirming",
-        true => "warning",
-        false => "contraindicated",
-    };
+/// Every check of an appraisal, verification then policy: `{name, status, detail}` each.
+pub fn checks_json(a: &Appraisal) -> Vec<Value> {
     let mut checks: Vec<Value> = a
         .verification
         .checks
@@ -125,6 +120,17 @@ pub fn appraisal_json(a: &Appraisal, subject: &str, now: u64) -> Value {
             })
         }));
     }
+    checks
+}
+
+pub fn appraisal_json(a: &Appraisal, subject: &str, now: u64) -> Value {
+    let warnings = a.verification.warnings();
+    let status = match a.affirmed() {
+        true if warnings.is_empty() => "affirming",
+        true => "warning",
+        false => "contraindicated",
+    };
+    let checks = checks_json(a);
     let failed: Vec<&str> = checks
         .iter()
         .filter(|c| c["status"] == "fail")

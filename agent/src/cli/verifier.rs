@@ -19,14 +19,15 @@ use snp_agent::verifier::{
 };
 
 use super::appraise::{appraise, Appraisal, Request, Roots};
-use super::ear_out::{issue, load_signer, DEFAULT_POLICY_ID};
+use super::ear_out::{issue, load_signer, EarShape, DEFAULT_POLICY_ID};
 use super::verify::{expectations, load_policy_with_id};
 use super::{args, CliError, CliResult, KdsArgs};
 
 pub const AFTER_HELP: &str = "\
 POST evidence (snp-agent JSON, bin, or CoCo JSON) to /verify, optionally with ?nonce=HEX,
-?policy=ID (a policy loaded at start) and ?format=json|bin|coco; the answer is the EAR
-`snp-agent verify --format ear` prints, whatever the verdict: JSON claims
+?policy=ID (a policy loaded at start), ?format=json|bin|coco and ?raw_evidence=1; the answer
+is the EAR `snp-agent verify --format ear` prints, whatever the verdict, on one line and
+without the evidence itself (ear_raw_evidence) unless ?raw_evidence=1 asks for it: JSON claims
 (application/eat-ucs+json), or with --ear-key only a signed JWT (application/eat+jwt; a
 client whose Accept excludes it gets 406). Header X-Snp-Agent-Exit-Code carries verify's exit
 code. GET /healthz for probes, GET /metrics for Prometheus.
@@ -113,19 +114,24 @@ struct Context {
 
 /// The answer to a completed appraisal: the EAR `verify --format ear` would print for the same
 /// evidence and policy (only the issued-at time and the evidence's name, "request body",
-/// differ).
+/// differ), compact, and carrying the evidence only when the request asked (`raw_evidence`).
 fn result_answer(
     ctx: &Context,
     a: &Appraisal,
     ev: &Evidence,
     format: Format,
     policy_id: &str,
+    raw_evidence: bool,
 ) -> VerifyAnswer {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let subject = format!("request body ({format})");
-    match issue(a, ev, &subject, policy_id, ctx.signer.as_ref(), now) {
+    let shape = EarShape {
+        raw_evidence,
+        pretty: false,
+    };
+    match issue(a, ev, &subject, policy_id, ctx.signer.as_ref(), now, shape) {
         Ok(issued) => VerifyAnswer {
             status: 200,
             verdict: if a.affirmed() {
@@ -216,7 +222,7 @@ fn answer(ctx: &Context, req: VerifyRequest) -> VerifyAnswer {
         expected: &expected,
     };
     match appraise(&ev, &request) {
-        Ok(a) => result_answer(ctx, &a, &ev, format, &loaded.id),
+        Ok(a) => result_answer(ctx, &a, &ev, format, &loaded.id, req.raw_evidence),
         Err(CliError { code, message })
             if code == exit_code::EVIDENCE_INVALID || code == exit_code::USAGE =>
         {

@@ -217,9 +217,20 @@ pub fn run(a: VerifyArgs) -> CliResult {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            let issued =
-                super::ear_out::issue(&appraisal, &ev, &subject, &policy_id, signer.as_ref(), now)
-                    .map_err(|e| CliError::new(exit_code::OTHER, e.to_string()))?;
+            let shape = super::ear_out::EarShape {
+                raw_evidence: true,
+                pretty: true,
+            };
+            let issued = super::ear_out::issue(
+                &appraisal,
+                &ev,
+                &subject,
+                &policy_id,
+                signer.as_ref(),
+                now,
+                shape,
+            )
+            .map_err(|e| CliError::new(exit_code::OTHER, e.to_string()))?;
             stdout_write(&issued)?;
         }
         VerifyFormat::Text => {

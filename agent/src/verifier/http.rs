@@ -134,12 +134,14 @@ pub(crate) struct Query {
     nonce: Option<Vec<u8>>,
     policy: Option<String>,
     format: Option<String>,
+    raw_evidence: bool,
 }
 
-/// Parse `nonce`, `policy` and `format` from the query string; anything else is refused so a
-/// misspelt parameter does not silently verify without the check it asked for.
+/// Parse `nonce`, `policy`, `format` and `raw_evidence` from the query string; anything else is
+/// refused so a misspelt parameter does not silently verify without the check it asked for.
 pub(crate) fn parse_query(query: Option<&str>) -> Result<Query, String> {
     let (mut nonce, mut policy, mut format) = (None, None, None);
+    let mut raw_evidence: Option<bool> = None;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let ok_chars = |s: &str| {
@@ -168,14 +170,23 @@ pub(crate) fn parse_query(query: Option<&str>) -> Result<Query, String> {
                 }
                 continue;
             }
+            "raw_evidence" => {
+                let on = match v {
+                    "1" | "true" => true,
+                    "0" | "false" => false,
+                    _ => return Err("raw_evidence takes 1, true, 0 or false".into()),
+                };
+                if raw_evidence.replace(on).is_some() {
+                    return Err("raw_evidence given twice".into());
+                }
+                continue;
+            }
             "policy" => &mut policy,
             "format" => &mut format,
-            other => {
-                return Err(format!(
-                    "unknown query parameter {:?}: nonce, policy and format are accepted",
-                    other.chars().take(40).collect::<String>()
-                ))
-            }
+            other => return Err(format!(
+                "unknown query parameter {:?}: nonce, policy, format and raw_evidence are accepted",
+                other.chars().take(40).collect::<String>()
+            )),
         };
         if slot.replace(v.to_string()).is_some() {
             return Err(format!("{k} given twice"));
@@ -185,6 +196,7 @@ pub(crate) fn parse_query(query: Option<&str>) -> Result<Query, String> {
         nonce,
         policy,
         format,
+        raw_evidence: raw_evidence.unwrap_or(false),
     })
 }
 
@@ -193,6 +205,7 @@ async fn verify(req: Request<Incoming>, st: &State) -> Result<Reply, Refusal> {
         nonce,
         policy,
         format,
+        raw_evidence,
     } = parse_query(req.uri().query()).map_err(Refusal::bad_request)?;
     // Negotiate before reading the body: a client that cannot take the answer costs nothing.
     let accept = req
@@ -261,6 +274,7 @@ async fn verify(req: Request<Incoming>, st: &State) -> Result<Reply, Refusal> {
             format,
             nonce,
             policy,
+            raw_evidence,
         },
         reply: tx,
     };
@@ -327,4 +341,52 @@ fn refuse(r: Refusal) -> Reply {
             .insert(RETRY_AFTER, HeaderValue::from_static("1"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_query, MAX_NONCE};
+
+    #[test]
+    fn query_parameters_are_parsed_or_refused_by_name() {
+        let q = parse_query(Some("nonce=00ff&policy=prod&format=bin&raw_evidence=1")).unwrap();
+        assert_eq!(q.nonce.as_deref(), Some(&[0x00, 0xff][..]));
+        assert_eq!(q.policy.as_deref(), Some("prod"));
+        assert_eq!(q.format.as_deref(), Some("bin"));
+        assert!(q.raw_evidence);
+        let q = parse_query(None).unwrap();
+        assert!(q.nonce.is_none() && q.policy.is_none() && q.format.is_none());
+        assert!(!q.raw_evidence, "the evidence is left out unless asked for");
+        for (v, on) in [("1", true), ("true", true), ("0", false), ("false", false)] {
+            let q = parse_query(Some(&format!("raw_evidence={v}"))).unwrap();
+            assert_eq!(q.raw_evidence, on, "{v}");
+        }
+        for (query, names) in [
+            ("raw_evidence=yes", "raw_evidence takes"),
+            ("raw_evidence", "raw_evidence takes"),
+            ("raw_evidence=1&raw_evidence=0", "raw_evidence given twice"),
+            ("policy=a&policy=b", "policy given twice"),
+            ("nonce=0g", "nonce is not hex"),
+            ("nonce=", "nonce is 0 bytes"),
+            ("rawevidence=1", "unknown query parameter \"rawevidence\""),
+            ("policy=a%2Fb", "only letters, digits"),
+        ] {
+            let err = parse_query(Some(query))
+                .err()
+                .unwrap_or_else(|| panic!("{query}"));
+            assert!(err.contains(names), "{query}: {err}");
+        }
+        let long = "00".repeat(MAX_NONCE + 1);
+        assert!(parse_query(Some(&format!("nonce={long}"))).is_err());
+    }
+
+    proptest::proptest! {
+        /// Any query string is parsed or refused with a message; none panics.
+        #[test]
+        fn any_query_is_parsed_or_refused(q in "[a-z_=&%0-9.-]{0,80}") {
+            if let Err(e) = parse_query(Some(&q)) {
+                proptest::prop_assert!(!e.is_empty());
+            }
+        }
+    }
 }

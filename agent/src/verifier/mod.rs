@@ -86,6 +86,8 @@ pub struct VerifyRequest {
     pub nonce: Option<Vec<u8>>,
     /// `policy=`.
     pub policy: Option<String>,
+    /// `raw_evidence=1`: carry the evidence in the result (`ear_raw_evidence`).
+    pub raw_evidence: bool,
 }
 
 /// The answer of the verification function.
