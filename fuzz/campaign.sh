@@ -63,7 +63,10 @@ for t in "$@"; do
   fi
   cov=$(grep -o 'cov: [0-9]*' "$OUT/$t.log" | tail -1 | cut -d' ' -f2)
   ft=$(grep -o 'ft: [0-9]*' "$OUT/$t.log" | tail -1 | cut -d' ' -f2)
-  crash=$(grep -o "Test unit written to [^ ]*" "$OUT/$t.log" | tail -1 | cut -d' ' -f5 || true)
+  # Crashes, timeouts, OOMs and leaks (not `slow-unit-*`: a unit that ran for long in wall time,
+  # which is what a pause with SIGSTOP produces; replay one to see its real time).
+  crash=$(grep -oE "Test unit written to [^ ]*/(crash|timeout|oom|leak)-[0-9a-f]+" "$OUT/$t.log" \
+    | tail -1 | cut -d' ' -f5 || true)
   # Merge what adds coverage, from small inputs only.
   small="$OUT/small-$t"
   rm -rf "$small" && mkdir -p "$small"
