@@ -2,24 +2,25 @@
 # One fuzzing campaign per target, to the bar issue 12 sets: 10 million executions or 30 minutes,
 # whichever comes first. "30 minutes" is counted in CPU time of the fuzzer process, not wall
 # time, so a campaign on a shared 2-core machine (run under `nice`, paused with SIGSTOP while a
-# benchmark measures) still fuzzes for the full half hour.
+# benchmark measures) still fuzzes for the full half hour. libFuzzer's `-timeout` is wall time: a
+# pause longer than it makes the resumed run report a `timeout-*` (and a `slow-unit-*`) for the
+# input it was on — replay the file to tell such an artefact from a real hang.
 #
 #   fuzz/campaign.sh [TARGET...]        (default: every target in fuzz/Cargo.toml)
 #
 # Needs `cargo install cargo-fuzz` and a nightly toolchain; builds without a sanitizer (`-s none`:
 # the code under test has no `unsafe`, and ASan would cut the execution rate). Per target it
 # writes OUT/TARGET.log (libFuzzer's output, with `-print_final_stats=1`), grows OUT/new-TARGET
-# from corpus/TARGET, then merges what adds coverage, from inputs of at most MERGE_MAX_LEN bytes,
-# back into corpus/TARGET (so the committed corpora stay small). A crash stops that target's
-# run and leaves the input in fuzz/artifacts/TARGET/ (libFuzzer's default), named in the
-# summary line. Prints one line per target: executions, CPU seconds, coverage, outcome.
+# from corpus/TARGET, then merges what adds coverage, from small inputs only (see
+# merge_max_len), back into corpus/TARGET (so the committed corpora stay small). A crash stops
+# that target's run and leaves the input in fuzz/artifacts/TARGET/, named in the summary line.
+# Prints one line per target: executions, CPU seconds, coverage, outcome.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 RUNS=${RUNS:-10000000}
 CPU_SECONDS=${CPU_SECONDS:-1800}
 OUT=${OUT:-/tmp/fuzz-campaign}
-MERGE_MAX_LEN=${MERGE_MAX_LEN:-4096}
 MAX_LEN=${MAX_LEN:-16384}
 mkdir -p "$OUT"
 
@@ -32,6 +33,18 @@ cargo +nightly fuzz build -s none >"$OUT/build.log" 2>&1 || {
 }
 BIN=target/x86_64-unknown-linux-gnu/release
 TICKS=$(getconf CLK_TCK)
+
+# The largest input merged back into corpus/TARGET: small, so the committed corpora stay around
+# a few hundred KiB and replay fast in `cargo test` (MERGE_MAX_LEN overrides).
+merge_max_len() {
+  [ -n "${MERGE_MAX_LEN:-}" ] && { echo "$MERGE_MAX_LEN"; return; }
+  case "$1" in
+    evidence) echo 512 ;;
+    vek_cert | verify | evidence_* | policy) echo 1024 ;;
+    crl | kds_response | report_sev_diff) echo 2048 ;;
+    *) echo 4096 ;;
+  esac
+}
 
 # CPU seconds (user + system) used so far by process $1.
 cpu_seconds() {
@@ -69,10 +82,11 @@ for t in "$@"; do
     | tail -1 | cut -d' ' -f5 || true)
   # Merge what adds coverage, from small inputs only.
   small="$OUT/small-$t"
+  limit=$(merge_max_len "$t")
   rm -rf "$small" && mkdir -p "$small"
-  find "$OUT/new-$t" -type f -size -"$((MERGE_MAX_LEN + 1))"c -exec cp {} "$small/" \;
+  find "$OUT/new-$t" -type f -size -"$((limit + 1))"c -exec cp {} "$small/" \;
   before=$(find "corpus/$t" -type f | wc -l)
-  "$BIN/$t" -set_cover_merge=1 -use_counters=0 -max_len="$MERGE_MAX_LEN" "corpus/$t" "$small" \
+  "$BIN/$t" -set_cover_merge=1 -use_counters=0 -max_len="$limit" "corpus/$t" "$small" \
     >"$OUT/$t.merge.log" 2>&1 || true
   after=$(find "corpus/$t" -type f | wc -l)
   echo "campaign $t execs=${execs:-?} cpu_s=$used cov=${cov:-?} ft=${ft:-?} corpus=$before->$after rc=$rc ${crash:+crash=$crash}"

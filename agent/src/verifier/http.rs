@@ -183,10 +183,12 @@ pub(crate) fn parse_query(query: Option<&str>) -> Result<Query, String> {
             }
             "policy" => &mut policy,
             "format" => &mut format,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown query parameter {:?}: nonce, policy, format and raw_evidence are accepted",
                 other.chars().take(40).collect::<String>()
-            )),
+            ))
+            }
         };
         if slot.replace(v.to_string()).is_some() {
             return Err(format!("{k} given twice"));
