@@ -515,12 +515,7 @@ mod tests {
         ));
     }
 
-    fn real(path: &str) -> Vec<u8> {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/data/real")
-            .join(path);
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
+    use crate::test_data::real;
 
     #[test]
     fn endorsements_from_real_tables() {

@@ -21,3 +21,15 @@ pub mod policy;
 pub mod serve;
 pub(crate) mod server;
 pub mod verifier;
+
+/// Test helpers shared by the unit tests of several modules.
+#[cfg(test)]
+pub(crate) mod test_data {
+    /// A file of the real AMD data set (`tests/data/real/`, see its MANIFEST.md).
+    pub(crate) fn real(path: &str) -> Vec<u8> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data/real")
+            .join(path);
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+}

@@ -215,12 +215,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn real(path: &str) -> Vec<u8> {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/data/real")
-            .join(path);
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
+    use crate::test_data::real;
 
     #[test]
     fn names_round_trip() {

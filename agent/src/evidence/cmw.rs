@@ -121,12 +121,7 @@ mod tests {
     use super::*;
     use snp_certs::report::REPORT_SIZE;
 
-    fn real(path: &str) -> Vec<u8> {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/data/real")
-            .join(path);
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
+    use crate::test_data::real;
 
     #[test]
     fn round_trip_and_shape() {
