@@ -48,7 +48,9 @@
 //!   accepting (the kernel backlog absorbs bursts). Each connection serves one request
 //!   (no keep-alive) so no idle connection can hold a slot; a client that closes (or
 //!   half-closes) its side before the answer is treated as gone. Headers must arrive within
-//!   [`Limits::header_timeout`] and the body within [`Limits::body_timeout`].
+//!   [`Limits::header_timeout`], the body within [`Limits::body_timeout`], and the answer
+//!   must be taken within [`Limits::write_timeout`] (a client that stops reading loses the
+//!   connection instead of keeping its slot).
 //! * Bodies are capped at [`Limits::max_body`] bytes while streaming, whatever the headers say.
 //!
 //! # Why hyper on a private tokio runtime (and not tiny_http)
@@ -101,6 +103,10 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Time for a client to send its request body (default 10 s).
     pub body_timeout: Duration,
+    /// Time for a client to take each answer, from the server's first write of it until it is
+    /// all with the kernel (default 10 s). A client that stops reading, or reads a byte at a
+    /// time, loses its connection instead of holding one of [`Limits::max_connections`].
+    pub write_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -112,6 +118,7 @@ impl Default for Limits {
             max_connections: 64,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -135,9 +142,12 @@ impl Limits {
         if !(1..=4096).contains(&self.max_connections) {
             return bad("the connection limit", self.max_connections, "1..=4096");
         }
-        if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
+        if self.header_timeout.is_zero()
+            || self.body_timeout.is_zero()
+            || self.write_timeout.is_zero()
+        {
             return Err(ServeError::Config(
-                "header and body timeouts must be longer than zero".into(),
+                "header, body and write timeouts must be longer than zero".into(),
             ));
         }
         Ok(())
@@ -446,6 +456,7 @@ fn start(
     let connections = Connections {
         max: limits.max_connections,
         header_timeout: limits.header_timeout,
+        write_timeout: limits.write_timeout,
         keep_alive: false,
     };
     let running = crate::server::Running::start(

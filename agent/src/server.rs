@@ -26,6 +26,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::sync::{watch, Semaphore};
 use tracing::{debug, info, warn};
 
+mod write_deadline;
+use write_deadline::WriteDeadline;
+
 /// How long requests in progress may take to finish once shutdown begins. Long enough for any
 /// one request (a verification or a firmware call with its bounded retries takes well under
 /// it), and shorter than the 40 s grace period `deploy/kubernetes` gives a pod before SIGKILL, so
@@ -101,8 +104,12 @@ pub(crate) struct Connections {
     /// kernel's backlog absorbs a burst instead of the process (each connection costs buffers
     /// and a task).
     pub(crate) max: usize,
-    /// Time for a client to send a request head; a silent client cannot hold a permit longer.
+    /// Time for a client to send a request head; a client that sends nothing cannot hold a
+    /// permit longer.
     pub(crate) header_timeout: Duration,
+    /// Time for a client to take each answer (see [`write_deadline`]); a client that stops
+    /// reading, or reads a byte at a time, cannot hold a permit longer.
+    pub(crate) write_timeout: Duration,
     /// Whether a connection may carry more than one request. A load balancer reuses connections
     /// (the verifier keeps them); the in-guest endpoint answers one request per connection so
     /// that no idle client holds one of its few permits.
@@ -185,7 +192,8 @@ where
             let answer = h(req, peer);
             async move { Ok::<_, Infallible>(answer.await) }
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
+        let io = TokioIo::new(WriteDeadline::new(stream, conns.write_timeout));
+        let conn = graceful.watch(builder.serve_connection(io, svc));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 debug!(%peer, error = %e, "connection ended with an error");
@@ -308,3 +316,6 @@ impl Drop for Running {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,7 +11,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `POST /verify?nonce=HEX&policy=ID&format=FMT` with evidence as the body (snp-agent JSON, `bin`, or CoCo JSON; detected unless `format` is given) | 200 with the EAR whatever the verdict, in the service's [`ResultForm`]: JSON claims (`application/eat-ucs+json; eat_profile="…"`) or, when started with a signing key, a JWT (`application/eat+jwt; eat_profile="…"`); the `X-Snp-Agent-Exit-Code` header carries the code `snp-agent verify` would exit with |
-//! | `GET /healthz` | 200 `{"status": "ok", …}`; 503 while shutting down |
+//! | `GET /healthz` | 200 `{"status": "ok", …}` while the listener is open (on shutdown it closes first, so probes fail to connect) |
 //! | `GET /metrics` | Prometheus / OpenMetrics text: requests by path and status, verdicts, latency histograms, queue depth, certificate-cache counters |
 //!
 //! Every query parameter is optional: `nonce` (1..=1024 bytes of hex, checked against
@@ -33,7 +33,9 @@
 //! [`Limits::queue`] places — a request that finds the queue full is answered 503 at once.
 //! Connections are capped at [`Limits::max_connections`] and kept alive (a load balancer reuses
 //! them); request heads must arrive within [`Limits::header_timeout`], bodies within
-//! [`Limits::body_timeout`], and bodies are capped at [`Limits::max_body`] while streaming.
+//! [`Limits::body_timeout`], each answer must be taken within [`Limits::write_timeout`] (a
+//! client that pipelines requests and never reads its answers loses the connection instead of
+//! holding a permit), and bodies are capped at [`Limits::max_body`] while streaming.
 //! SIGTERM (what Kubernetes sends) stops accepting and lets requests in progress finish.
 
 mod accept;
@@ -305,6 +307,7 @@ fn start(config: VerifierConfig, stop_on_signals: bool) -> Result<VerifierHandle
     let connections = Connections {
         max: config.limits.max_connections,
         header_timeout: config.limits.header_timeout,
+        write_timeout: config.limits.write_timeout,
         keep_alive: true,
     };
     let running = crate::server::Running::start(
