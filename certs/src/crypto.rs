@@ -78,7 +78,10 @@ pub trait CryptoProvider: Send + Sync + fmt::Debug {
     }
 }
 
-/// Largest RSA modulus a provider verifies with (aws-lc's `RSA_PSS_2048_8192_SHA384` bound).
+/// Smallest and largest RSA modulus a provider verifies with: aws-lc's
+/// `RSA_PSS_2048_8192_SHA384` bounds, which the certificate parser also applies, so that every
+/// provider refuses the same keys.
+const MIN_RSA_BITS: usize = 2048;
 const MAX_RSA_BITS: usize = 8192;
 
 /// Pure-Rust provider (RustCrypto `rsa` 0.10, `p384` 0.14, `sha2`).
@@ -116,8 +119,8 @@ impl CryptoProvider for RustCryptoProvider {
             provider: "rustcrypto",
             what: "RSA",
         };
-        // Accept the moduli aws-lc's RSA_PSS_2048_8192_SHA384 (and the certificate parser)
-        // accept, so both providers agree: up to MAX_RSA_BITS, checked explicitly.
+        // Accept exactly the moduli aws-lc's RSA_PSS_2048_8192_SHA384 (and the certificate
+        // parser) accept, so both providers agree (rsa 0.10 alone would take 1024 bits).
         let parts = rsa::pkcs1::RsaPublicKey::from_der(public_key).map_err(|_| invalid())?;
         let uint = |b: &[u8]| {
             let bits = u32::try_from(b.len() * 8).map_err(|_| invalid())?;
@@ -127,12 +130,8 @@ impl CryptoProvider for RustCryptoProvider {
             uint(parts.modulus.as_bytes())?,
             uint(parts.public_exponent.as_bytes())?,
         );
-        let key = rsa_v010::PublicKey::new_with_size_limits(
-            n,
-            e,
-            rsa_v010::PublicKey::MIN_SIZE..=MAX_RSA_BITS,
-        )
-        .map_err(|_| invalid())?;
+        let key = rsa_v010::PublicKey::new_with_size_limits(n, e, MIN_RSA_BITS..=MAX_RSA_BITS)
+            .map_err(|_| invalid())?;
         let vk =
             rsa_v010::pss::VerifyingKey::<rsa_v010::sha2::Sha384>::new_with_salt_len(key, SALT_LEN);
         let sig = rsa_v010::pss::Signature::try_from(signature).map_err(|_| bad())?;
@@ -321,9 +320,9 @@ mod tests {
 
     #[test]
     fn degenerate_rsa_keys_are_refused_not_panicked_on() {
-        // Zero, one-byte and even moduli, zero and even exponents: every provider refuses the
-        // key or the signature with a typed error (the provider is reachable with any key bytes
-        // the certificate parser lets through, and fuzz targets call it directly).
+        // Zero, one-byte and even moduli, zero, one and even exponents: every provider refuses
+        // them with a typed error, never a panic (the parser checks sizes, not these), and the
+        // pure-Rust provider refuses the key itself rather than failing on the signature.
         let mut big = vec![0xC5u8; 512];
         big[511] |= 1;
         let mut even = big.clone();
@@ -343,13 +342,39 @@ mod tests {
             };
             let der = der::Encode::to_der(&key).expect("encodes");
             for p in available_providers() {
-                assert!(
-                    p.verify_rsa_pss_sha384(&der, b"msg", &[0x55; 512]).is_err(),
-                    "{}: n {:02x?}.. e {e:02x?}",
-                    p.name(),
-                    &n[..1]
-                );
+                let r = p.verify_rsa_pss_sha384(&der, b"msg", &[0x55; 512]);
+                assert!(r.is_err(), "{}: n {:02x?}.. e {e:02x?}", p.name(), &n[..1]);
             }
+            assert!(
+                matches!(
+                    RustCryptoProvider.verify_rsa_pss_sha384(&der, b"msg", &[0x55; 512]),
+                    Err(CryptoError::InvalidKey { .. })
+                ),
+                "n {:02x?}.. e {e:02x?}",
+                &n[..1]
+            );
+        }
+    }
+
+    #[test]
+    fn rsa_keys_under_2048_bits_are_refused_by_every_provider() {
+        // rsa 0.10 on its own verifies with 1024-bit keys; aws-lc does not. Both must refuse.
+        for bytes in [128usize, 192, 255] {
+            let mut n = vec![0xC5u8; bytes];
+            n[bytes - 1] |= 1;
+            let key = rsa::pkcs1::RsaPublicKey {
+                modulus: der::asn1::UintRef::new(&n).expect("modulus"),
+                public_exponent: der::asn1::UintRef::new(&[1, 0, 1]).expect("exponent"),
+            };
+            let der = der::Encode::to_der(&key).expect("encodes");
+            for p in available_providers() {
+                let r = p.verify_rsa_pss_sha384(&der, b"msg", &vec![0x55; bytes]);
+                assert!(r.is_err(), "{}: {} bits", p.name(), bytes * 8);
+            }
+            assert!(matches!(
+                RustCryptoProvider.verify_rsa_pss_sha384(&der, b"msg", &vec![0x55; bytes]),
+                Err(CryptoError::InvalidKey { .. })
+            ));
         }
     }
 
