@@ -139,14 +139,27 @@ pub(crate) fn acceptable<'a>(accept: impl IntoIterator<Item = &'a str>, form: Re
             Some((m, q))
         })
         .collect();
-    form.names().iter().any(|offered| {
+    let best = |offered: &mime::Mime| {
         parsed
             .iter()
             .filter_map(|(range, q)| specificity(range, offered).map(|s| (s, *q)))
             .max_by_key(|(s, _)| *s)
-            .is_some_and(|(_, q)| q > 0)
-    })
+    };
+    let [own, generic] = form.names();
+    // The answer is labelled with the service's own type: a range naming that type (not a
+    // wildcard) decides alone, so `application/eat+jwt;q=0, application/jwt` is refused
+    // rather than answered with the very type the client excluded. Otherwise the generic name
+    // counts as well (a client asking for `application/json` takes EAR JSON).
+    match best(&own) {
+        Some((specific, q)) if specific >= EXACT => q > 0,
+        _ => [own, generic]
+            .iter()
+            .any(|offered| best(offered).is_some_and(|(_, q)| q > 0)),
+    }
 }
+
+/// The least [`specificity`] of a range naming a type and subtype, not a wildcard.
+const EXACT: u32 = 1100;
 
 #[cfg(test)]
 mod tests {
@@ -183,6 +196,9 @@ mod tests {
             "*/*;q=0",
             // The most specific range decides: JSON is excluded although */* is not.
             "application/json;q=0, application/eat-ucs+json;q=0, */*",
+            // The client excludes the type the answer would carry; the generic name does not
+            // override that.
+            "application/eat-ucs+json;q=0, application/json",
             "garbage",
             "application/json;q=2",
         ] {
@@ -203,6 +219,8 @@ mod tests {
             "application/jwt",
             "*/*",
             "application/json;q=0.9, application/eat+jwt;q=0.5",
+            // A wildcard does not name the own type: the explicit generic name wins.
+            "*/*;q=0, application/jwt",
         ] {
             assert!(ok(yes, jwt), "{yes}");
         }
@@ -212,6 +230,8 @@ mod tests {
             "application/json",
             "application/eat-ucs+json",
             "application/eat+jwt;q=0",
+            "application/eat+jwt;q=0, application/jwt",
+            "application/jwt, application/eat+jwt;q=0",
         ] {
             assert!(!ok(no, jwt), "{no}");
         }
