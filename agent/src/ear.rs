@@ -22,7 +22,7 @@ pub mod trustee;
 
 use std::collections::BTreeMap;
 
-use ear::{claim, Appraisal, Ear, RawValue, TrustVector, VerifierID, EAR_PROFILE};
+use ear::{claim, Appraisal, Ear, RawValue, TrustTier, TrustVector, VerifierID, EAR_PROFILE};
 
 use crate::evidence::Evidence;
 
@@ -72,6 +72,11 @@ pub struct Outcome {
     pub attester_claims: serde_json::Value,
     /// What the verifier checked (JSON object).
     pub verifier_claims: serde_json::Value,
+    /// Checks that passed with a warning (a host-served CRL past its nextUpdate). The AR4SI
+    /// vector has no claim for "revocation data not fresh", so they lower the appraisal's
+    /// status to `warning` directly, as draft-ietf-rats-ear lets a verifier do (a status no
+    /// better than the worst claim); `verify --format json` says `warning` for the same result.
+    pub warnings: Vec<String>,
     /// Issued-at, UNIX seconds.
     pub iat: i64,
 }
@@ -136,6 +141,9 @@ pub fn build(o: Outcome, raw_evidence: Option<&Evidence>) -> Result<Ear, EarErro
     let mut appraisal = Appraisal::new();
     appraisal.trust_vector = trust_vector(&o);
     appraisal.update_status_from_trust_vector();
+    if !o.warnings.is_empty() && appraisal.status < TrustTier::Warning {
+        appraisal.status = TrustTier::Warning;
+    }
     appraisal.policy_ids = vec![o.policy_id];
     appraisal.attester_claims = raw_map(o.attester_claims)?;
     appraisal.verifier_claims = raw_map(o.verifier_claims)?;
@@ -302,7 +310,6 @@ pub fn verify_jwt(token: &str, alg: &str, jwk: &[u8]) -> Result<Ear, EarError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ear::TrustTier;
     use snp_certs::report::REPORT_SIZE;
 
     fn outcome(verified: bool, policy: Option<bool>) -> Outcome {
@@ -313,6 +320,7 @@ mod tests {
             policy_id: "snp-agent/default".into(),
             attester_claims: serde_json::json!({"product": "Milan", "chip_id": null, "tcb": {"snp": 8}}),
             verifier_claims: serde_json::json!({"checks": [{"name": "report_signature", "status": "pass"}]}),
+            warnings: Vec::new(),
             iat: 1_795_564_800,
         }
     }
@@ -384,6 +392,26 @@ mod tests {
         let mut o = outcome(true, Some(true));
         o.report_data_matched = Some(false);
         assert_eq!(tier(&o), TrustTier::Contraindicated);
+        // A pass with a warning is `warning`, in the submodule and overall; a warning never
+        // makes a failure look better.
+        let mut o = outcome(true, Some(true));
+        o.warnings = vec!["crl".into()];
+        let ear = build(o.clone(), None).unwrap();
+        assert_eq!(ear.status, Some(TrustTier::Warning));
+        assert_eq!(ear.submods[SUBMOD].status, TrustTier::Warning);
+        assert_eq!(
+            ear.submods[SUBMOD].trust_vector.hardware.tier(),
+            TrustTier::Affirming
+        );
+        o.policy_holds = Some(false);
+        assert_eq!(tier(&o), TrustTier::Contraindicated);
+        // It survives the crate's own parser.
+        let o = Outcome {
+            warnings: vec!["crl".into()],
+            ..outcome(true, Some(true))
+        };
+        let back = from_json(&to_json(&build(o, None).unwrap(), false).unwrap()).unwrap();
+        assert_eq!(back.status, Some(TrustTier::Warning));
     }
 
     #[cfg(feature = "aws-lc")]

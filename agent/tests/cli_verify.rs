@@ -558,6 +558,31 @@ fn a_stale_host_crl_warns_unless_crl_checking_was_asked_for() {
     let sub = &v["submods"]["SEV-SNP"];
     assert_eq!(sub["ear.status"], "warning");
     assert_eq!(sub["snp-agent.warnings"], serde_json::json!(["crl"]));
+    // The real EAR says the same: `warning` in the submodule and overall, the trust vector
+    // unchanged (the hardware is still genuine), and the check named among the verifier claims.
+    let (code, out, _) = verify(&["--at", "2026-11-25", "--format", "ear"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ear_status"], "warning", "{out}");
+    let sub = &v["submods"]["SEV-SNP"];
+    assert_eq!(sub["ear_status"], "warning", "{out}");
+    assert_eq!(sub["ear_trustworthiness_vector"]["hardware"], 2, "{out}");
+    let crl_check = sub["ear_verifier_claims"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "crl")
+        .cloned()
+        .unwrap();
+    assert_eq!(crl_check["status"], "warn", "{out}");
+    // And the batch line (the directory holds only this evidence so far).
+    let (code, out, _) = run(snp_agent(cache.path())
+        .args(["verify", "--batch"])
+        .arg(dir.path())
+        .args(["--offline", "--at", "2026-11-25"]));
+    assert_eq!(code, 0, "{out}");
+    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(line["verdict"], "warning", "{out}");
 
     // The relying party asked for CRL checking: stale fails (exit 4), whichever CRL is stale.
     let crl_path = dir.path().join("genoa.crl");

@@ -131,6 +131,18 @@ impl Appraisal {
         self.verification.result.is_ok() && self.policy.as_ref().is_some_and(PolicyOutcome::passed)
     }
 
+    /// EAR's trust tier for the whole appraisal: `affirming` when everything holds, `warning`
+    /// when it holds but a check passed with a warning (a stale host-served CRL),
+    /// `contraindicated` otherwise. Every output form (`--format json`, `--format ear`, the
+    /// batch lines, the verifier service) says the same.
+    pub fn tier(&self) -> &'static str {
+        match self.affirmed() {
+            true if self.verification.warnings().is_empty() => "affirming",
+            true => "warning",
+            false => "contraindicated",
+        }
+    }
+
     /// The documented exit code for this appraisal.
     pub fn exit_code(&self) -> u8 {
         match &self.verification.result {

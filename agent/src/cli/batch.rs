@@ -106,13 +106,8 @@ fn one(shared: &Shared, index: u64, path: &Path) -> Answer {
     let (code, mut value) = match result {
         Ok((a, format)) => {
             let code = a.exit_code();
-            let verdict = if a.affirmed() {
-                "affirming"
-            } else {
-                "contraindicated"
-            };
             let mut v = json!({
-                "verdict": verdict,
+                "verdict": a.tier(),
                 "format": format.as_str(),
                 "failed": a.verification.failed(),
                 "error": a.verification.result.as_ref().err().map(|e| e.to_string()),

@@ -95,6 +95,12 @@ fn outcome(a: &Appraisal, subject: &str, policy_id: &str, now: u64) -> Outcome {
             "checks": render::checks_json(a),
             "error": a.verification.result.as_ref().err().map(|e| e.to_string()),
         }),
+        warnings: a
+            .verification
+            .warnings()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         iat: i64::try_from(now).unwrap_or(i64::MAX),
     }
 }

@@ -100,9 +100,6 @@ pub fn claims(v: &VerifiedEvidence) -> Value {
     })
 }
 
-/// EAR-style JSON: overall status, every check, and the verified claims. The status is EAR's
-/// trust tier: `affirming` when everything holds, `warning` when it holds but a check passed with
-/// a warning (a stale host-served CRL), `contraindicated` otherwise.
 /// Every check of an appraisal, verification then policy: `{name, status, detail}` each.
 pub fn checks_json(a: &Appraisal) -> Vec<Value> {
     let mut checks: Vec<Value> = a
@@ -123,13 +120,10 @@ pub fn checks_json(a: &Appraisal) -> Vec<Value> {
     checks
 }
 
+/// EAR-style JSON: overall status ([`Appraisal::tier`]), every check, and the verified claims.
 pub fn appraisal_json(a: &Appraisal, subject: &str, now: u64) -> Value {
     let warnings = a.verification.warnings();
-    let status = match a.affirmed() {
-        true if warnings.is_empty() => "affirming",
-        true => "warning",
-        false => "contraindicated",
-    };
+    let status = a.tier();
     let checks = checks_json(a);
     let failed: Vec<&str> = checks
         .iter()
