@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # One fuzzing campaign per target, to the bar issue 12 sets: 10 million executions or 30 minutes,
 # whichever comes first. "30 minutes" is counted in CPU time of the fuzzer process, not wall
-# time, so a campaign on a shared 2-core machine (run under `nice`, paused with SIGSTOP while a
-# benchmark measures) still fuzzes for the full half hour. libFuzzer's `-timeout` is wall time: a
-# pause longer than it makes the resumed run report a `timeout-*` (and a `slow-unit-*`) for the
-# input it was on — replay the file to tell such an artefact from a real hang.
+# time, so that a campaign on a shared 2-core machine (run under `nice`) is not cut short by the
+# other load. libFuzzer's `-timeout` is wall time, though: pausing the fuzzer (SIGSTOP while a
+# benchmark measures) for longer than it makes the resumed run report a `timeout-*` for the input
+# it was on and stop there. Campaigns that will be paused set TIMEOUT well above the longest
+# pause (e.g. TIMEOUT=900); a real hang is still caught, later. Replay any `timeout-*` or
+# `slow-unit-*` file to tell such an artefact from a real hang.
 #
 #   fuzz/campaign.sh [TARGET...]        (default: every target in fuzz/Cargo.toml)
 #
@@ -22,6 +24,7 @@ RUNS=${RUNS:-10000000}
 CPU_SECONDS=${CPU_SECONDS:-1800}
 OUT=${OUT:-/tmp/fuzz-campaign}
 MAX_LEN=${MAX_LEN:-16384}
+TIMEOUT=${TIMEOUT:-10} # seconds of wall time per input before libFuzzer calls it a hang
 mkdir -p "$OUT"
 
 if [ $# -eq 0 ]; then
@@ -46,19 +49,22 @@ merge_max_len() {
   esac
 }
 
-# CPU seconds (user + system) used so far by process $1.
+# CPU seconds (user + system) used so far by process $1; fails once the process is gone.
 cpu_seconds() {
-  awk -v t="$TICKS" '{ print int(($14 + $15) / t) }' "/proc/$1/stat" 2>/dev/null || echo 0
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  awk -v t="$TICKS" '{ print int(($14 + $15) / t) }' <<<"$stat"
 }
 
 for t in "$@"; do
   mkdir -p "$OUT/new-$t" "corpus/$t" "artifacts/$t"
-  "$BIN/$t" -runs="$RUNS" -max_len="$MAX_LEN" -timeout=10 -print_final_stats=1 \
+  "$BIN/$t" -runs="$RUNS" -max_len="$MAX_LEN" -timeout="$TIMEOUT" -print_final_stats=1 \
     -artifact_prefix="artifacts/$t/" "$OUT/new-$t" "corpus/$t" >"$OUT/$t.log" 2>&1 &
   pid=$!
   used=0
   while kill -0 "$pid" 2>/dev/null; do
-    used=$(cpu_seconds "$pid")
+    # Keep the last reading if the fuzzer ended between the check and the read.
+    u=$(cpu_seconds "$pid") && used=$u
     if [ "$used" -ge "$CPU_SECONDS" ]; then
       kill -INT "$pid" 2>/dev/null || true
       break

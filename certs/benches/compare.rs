@@ -196,7 +196,8 @@ impl SevOpenssl {
 
 impl Drop for SevOpenssl {
     fn drop(&mut self) {
-        // Closing stdin ends the child's loop.
+        // The child would end its loop when stdin closes; kill it outright so that a bench
+        // unwinding from a panic never waits on it.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
