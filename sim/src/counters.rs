@@ -17,6 +17,14 @@ macro_rules! counters {
             $( $(#[$doc])* pub $name: u64, )*
         }
 
+        impl CountersSnapshot {
+            /// What happened between `earlier` and this snapshot: every counter's increase
+            /// (zero for one reset in between). Tests assert on one call's counters this way.
+            pub fn since(&self, earlier: &CountersSnapshot) -> CountersSnapshot {
+                CountersSnapshot { $( $name: self.$name.saturating_sub(earlier.$name), )* }
+            }
+        }
+
         impl Counters {
             /// Copy every counter.
             pub fn snapshot(&self) -> CountersSnapshot {
@@ -98,5 +106,22 @@ mod tests {
         assert_eq!(s.busy_answers, 1);
         c.reset();
         assert_eq!(c.snapshot(), CountersSnapshot::default());
+    }
+
+    #[test]
+    fn since_is_the_increase_of_every_counter() {
+        let c = Counters::default();
+        Counters::bump(&c.fw_requests);
+        let before = c.snapshot();
+        Counters::bump(&c.fw_requests);
+        Counters::bump(&c.seqno_violations);
+        let d = c.snapshot().since(&before);
+        assert_eq!(
+            (d.fw_requests, d.seqno_violations, d.busy_answers),
+            (1, 1, 0)
+        );
+        // A reset in between reads as no increase, not as an underflow.
+        c.reset();
+        assert_eq!(c.snapshot().since(&before), CountersSnapshot::default());
     }
 }

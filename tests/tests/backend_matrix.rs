@@ -274,7 +274,7 @@ impl Rig {
             );
         }
         self.check_invariants();
-        (r, delta(&before, &after))
+        (r, after.since(&before))
     }
 
     /// A successful request that reaches the firmware exactly once, serving the full chain.
@@ -370,21 +370,6 @@ impl Backend for Unavailable {
         Err(BackendError::SimSetup(
             "no backend (re-creation failed)".into(),
         ))
-    }
-}
-
-fn delta(a: &CountersSnapshot, b: &CountersSnapshot) -> CountersSnapshot {
-    CountersSnapshot {
-        fw_requests: b.fw_requests - a.fw_requests,
-        fw_responses: b.fw_responses - a.fw_responses,
-        plain_requests: b.plain_requests - a.plain_requests,
-        ext_requests: b.ext_requests - a.ext_requests,
-        invalid_len_answers: b.invalid_len_answers - a.invalid_len_answers,
-        busy_answers: b.busy_answers - a.busy_answers,
-        throttled: b.throttled - a.throttled,
-        certs_served: b.certs_served - a.certs_served,
-        vmpck_disabled: b.vmpck_disabled - a.vmpck_disabled,
-        ..CountersSnapshot::default()
     }
 }
 
@@ -786,7 +771,7 @@ fn ghcb_size_hint_decays_to_the_served_table() {
     assert_eq!(b.size_hint_pages(), 4, "6 pages asked for, decayed");
     let before = platform.counters();
     b.get_ext_report(&ReportRequest::default()).unwrap();
-    let d = delta(&before, &platform.counters());
+    let d = platform.counters().since(&before);
     assert_eq!((d.fw_requests, d.invalid_len_answers), (1, 0));
 }
 

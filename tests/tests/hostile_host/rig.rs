@@ -84,7 +84,7 @@ impl Rig {
         let result = self.backend.get_ext_report(&req);
         let elapsed = self.clock.elapsed() - t0;
         let exits = self.log.lock().unwrap().exits - exits0;
-        let counters = delta(&before, &self.platform.counters());
+        let counters = self.platform.counters().since(&before);
         if let Ok(ext) = &result {
             assert_eq!(ext.report.len(), 0x4A0, "report size");
             assert_eq!(&ext.report[0x50..0x90], &[self.n; 64], "REPORT_DATA");
@@ -181,22 +181,6 @@ impl Rig {
 
     pub(crate) fn exits(&self) -> usize {
         self.log.lock().unwrap().exits
-    }
-}
-
-pub(crate) fn delta(a: &CountersSnapshot, b: &CountersSnapshot) -> CountersSnapshot {
-    CountersSnapshot {
-        fw_requests: b.fw_requests - a.fw_requests,
-        fw_responses: b.fw_responses - a.fw_responses,
-        plain_requests: b.plain_requests - a.plain_requests,
-        ext_requests: b.ext_requests - a.ext_requests,
-        invalid_len_answers: b.invalid_len_answers - a.invalid_len_answers,
-        busy_answers: b.busy_answers - a.busy_answers,
-        throttled: b.throttled - a.throttled,
-        certs_served: b.certs_served - a.certs_served,
-        auth_failures: b.auth_failures - a.auth_failures,
-        fw_errors: b.fw_errors - a.fw_errors,
-        ..CountersSnapshot::default()
     }
 }
 
