@@ -21,15 +21,21 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 /// An I/O stream whose answers must be delivered within `limit` each.
+///
+/// The common case costs one clock read per answer: a timer is only registered when a write
+/// actually has to wait for the client (so the task is woken when time is up).
 #[derive(Debug)]
 pub(crate) struct WriteDeadline<T> {
     inner: T,
     limit: Duration,
-    /// Armed at the first write after the last completed flush; `None` while nothing is owed.
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// When the answer now being written is due; `None` while nothing is owed (everything
+    /// written so far has been flushed).
+    due: Option<Instant>,
+    /// The timer for `due`, armed only once a write or flush has returned `Pending`.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<T> WriteDeadline<T> {
@@ -37,24 +43,50 @@ impl<T> WriteDeadline<T> {
         WriteDeadline {
             inner,
             limit,
-            deadline: None,
+            due: None,
+            timer: None,
         }
     }
 
-    /// Start the clock if it is not running; fail if it has run out, else register for its
-    /// expiry (so a write that stays pending is woken when time is up).
-    fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        let limit = self.limit;
-        let deadline = self
-            .deadline
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-        match deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("the client did not take the answer within {limit:?}"),
-            )),
-            Poll::Pending => Ok(()),
+    fn overdue(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the client did not take the answer within {:?}", self.limit),
+        )
+    }
+
+    /// Before an operation: start the clock if nothing was owed, and fail if time is up.
+    fn before(&mut self) -> io::Result<()> {
+        let now = Instant::now();
+        let due = *self.due.get_or_insert(now + self.limit);
+        if now >= due {
+            return Err(self.overdue());
         }
+        Ok(())
+    }
+
+    /// After an operation: if it must wait for the client, make sure the task is also woken
+    /// when time is up (and fail if it already is).
+    fn after<R>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        if r.is_ready() {
+            return r;
+        }
+        let Some(due) = self.due else {
+            return r;
+        };
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(self.overdue())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Everything owed is with the kernel: nothing is owed until the next write.
+    fn settled(&mut self) {
+        self.due = None;
+        self.timer = None;
     }
 }
 
@@ -74,8 +106,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.check(cx)?;
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        self.before()?;
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.after(cx, r)
     }
 
     fn poll_write_vectored(
@@ -83,8 +116,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.check(cx)?;
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        self.before()?;
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.after(cx, r)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -92,19 +126,19 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.check(cx)?;
+        self.before()?;
         let r = Pin::new(&mut self.inner).poll_flush(cx);
         if let Poll::Ready(Ok(())) = r {
-            // Everything owed is with the kernel: nothing is owed until the next write.
-            self.deadline = None;
+            self.settled();
         }
-        r
+        self.after(cx, r)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // Closing is bounded too: a FIN queued behind unread data must not wait forever.
-        self.check(cx)?;
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        self.before()?;
+        let r = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.after(cx, r)
     }
 }
 
